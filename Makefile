@@ -1,0 +1,35 @@
+# Quick start: `make train` and `make test`. Each creates or updates .venv first, so both work on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install train test lint bench clean
+
+# torch is installed first and pinned: on a CPU machine `pip install torch==2.13.0` takes the local CPU wheel, and
+# nothing later can pull a CUDA build because the pinned version is already satisfied.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The main job on its defaults: SAC on Pendulum-v1 (about 20k env steps), leaving runs/<env>__sac__0__<time>/.
+train: $(STAMP)
+	$(BIN)/hrlkit train sac --env Pendulum-v1
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+lint: $(STAMP)
+	$(BIN)/ruff check hrlkit tests benchmarks
+	$(BIN)/ruff format --check hrlkit tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

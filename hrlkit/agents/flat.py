@@ -1,0 +1,140 @@
+"""The one-level agent: a learner, a replay buffer and the action scaling between them and the env.
+
+Flat and hierarchical runs share the loop (`hrlkit.training.off_policy`) and everything below the agent; this class
+is the agent a flat SAC/TD3/DDPG run plugs in. Hierarchical agents implement the same methods.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from hrlkit.buffers import ReplayBuffer
+from hrlkit.envs.spaces import ActionScaler
+from hrlkit.errors import HrlkitError
+from hrlkit.learners.base import Learner
+from hrlkit.types import TensorObs
+
+
+def obs_to_tensor(obs: np.ndarray | dict[str, np.ndarray], device: torch.device) -> TensorObs:
+    if isinstance(obs, dict):
+        return {k: torch.as_tensor(v, device=device) for k, v in obs.items()}
+    return torch.as_tensor(obs, device=device)
+
+
+def rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    return rng.bit_generator.state
+
+
+def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
+    rng.bit_generator.state = state
+
+
+class FlatAgent:
+    """Collects with `learner.act`, stores normalised actions, updates from uniform replay.
+
+    Args:
+        learner: any `Learner` over the env's spaces.
+        buffer: replay storage with the env's observation space and one slot per parallel env.
+        batch_size: transitions per gradient step.
+        seed: seeds the agent's numpy generator (replay sampling, warm-up actions).
+    """
+
+    def __init__(self, learner: Learner, buffer: ReplayBuffer, batch_size: int, seed: int) -> None:
+        self.learner, self.buffer, self.batch_size = learner, buffer, batch_size
+        self.device = learner.device
+        space = learner.action_space
+        self.scaler = ActionScaler(space) if isinstance(space, gym.spaces.Box) else None
+        self.rng = np.random.default_rng(seed)
+
+    # ----------------------------------------------------------------------------------------------------- acting
+    def act(self, obs: np.ndarray | dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
+        """Env actions for a batch of observations (leading axis: envs)."""
+        actions = self.learner.act(obs_to_tensor(obs, self.device), deterministic).cpu().numpy()
+        return self.scaler.to_env(actions) if self.scaler is not None else actions
+
+    def random_actions(self, n_envs: int) -> np.ndarray:
+        """Uniform warm-up actions, drawn from the agent's own generator so a resumed run draws the same ones."""
+        if self.scaler is not None:
+            return self.scaler.to_env(self.rng.uniform(-1.0, 1.0, (n_envs, *self.learner.action_space.shape)))
+        return self.rng.integers(0, self.learner.action_space.n, size=n_envs)
+
+    def predict(
+        self, obs: Any, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
+    ) -> tuple[np.ndarray, Any]:
+        """Stable-Baselines3's signature: one observation or a batch -> (actions, state). Flat agents keep no state."""
+        space = self.learner.obs_space
+        single = _is_single(obs, space)
+        batch = _add_batch_axis(obs) if single else obs
+        actions = self.act(batch, deterministic)
+        return (actions[0] if single else actions), None
+
+    # -------------------------------------------------------------------------------------------------- learning
+    def observe(
+        self,
+        obs: Any,
+        env_actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: Any,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        infos: dict[str, Any],
+    ) -> None:
+        actions = self.scaler.to_normalised(env_actions) if self.scaler is not None else env_actions
+        self.buffer.add(obs, actions, rewards, next_obs, terminated)
+
+    def update(self, gradient_steps: int) -> dict[str, float]:
+        """`gradient_steps` updates from uniform replay; the stats of the last one (the loop averages over dumps)."""
+        stats: dict[str, float] = {}
+        for _ in range(gradient_steps):
+            stats = self.learner.update(self.buffer.sample(self.batch_size, self.rng))
+        return {f"train/{k}": v for k, v in stats.items()}
+
+    # ---------------------------------------------------------------------------------------------- checkpoints
+    def state_tree(self) -> dict[str, Any]:
+        return {
+            "learner": self.learner.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.learner.optimizers.items()},
+            "learner_extra": self.learner.extra_state(),
+            "rng": rng_state(self.rng),
+        }
+
+    def load_state_tree(self, tree: dict[str, Any]) -> None:
+        try:
+            self.learner.load_state_dict(tree["learner"])
+            for k, o in self.learner.optimizers.items():
+                o.load_state_dict(tree["optimizers"][k])
+        except (RuntimeError, KeyError) as e:
+            raise HrlkitError(
+                f"checkpoint weights do not fit this model ({str(e).splitlines()[0][:160]}): "
+                "load it with the algorithm and network sizes it was trained with"
+            ) from None
+        self.learner.load_extra_state(tree["learner_extra"])
+        set_rng_state(self.rng, tree["rng"])
+
+    def replay_state(self) -> dict[str, np.ndarray]:
+        return self.buffer.state_dict()
+
+    def load_replay_state(self, state: dict[str, np.ndarray]) -> None:
+        self.buffer.load_state_dict(state)
+
+
+def _is_single(obs: Any, space: gym.Space) -> bool:
+    if isinstance(space, gym.spaces.Dict):
+        key = next(iter(space.spaces))
+        return np.asarray(obs[key]).shape == space.spaces[key].shape
+    shape = np.asarray(obs).shape
+    if shape == space.shape:
+        return True
+    if shape[1:] == space.shape:
+        return False
+    raise HrlkitError(f"observation of shape {shape} does not fit the observation space {space}")
+
+
+def _add_batch_axis(obs: Any) -> Any:
+    if isinstance(obs, dict):
+        return {k: np.asarray(v)[None] for k, v in obs.items()}
+    return np.asarray(obs)[None]

@@ -1,0 +1,270 @@
+"""The Python API in the style of Stable-Baselines3: `SAC(env, ...)`, `.learn()`, `.predict()`, `.save()`, `.load()`.
+
+    from hrlkit import SAC, evaluate
+    model = SAC("Pendulum-v1", seed=0, learning_starts=1000, actor_lr=3e-4)
+    model.learn(20_000, progress_bar=True)
+    model.save("pendulum_sac")                       # a checkpoint directory: safetensors + JSON
+    model = SAC.load("pendulum_sac")
+    print(evaluate(model, gymnasium.make("Pendulum-v1"), episodes=10))
+
+Keyword arguments set any config field by name, the algorithm's (`actor_lr`) or the loop's (`learning_starts`), with
+the same names as the command line. `learn(total_env_steps)` trains until the run has seen that many env steps in
+total, so calling it again with a larger number continues the same run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from hrlkit.agents import FlatAgent
+from hrlkit.buffers import ReplayBuffer
+from hrlkit.config import RunConfig, TrainConfig, apply_mapping, save_yaml, set_value, to_dict
+from hrlkit.envs.make import FiniteCheck, make_env, make_vec_env
+from hrlkit.errors import HrlkitError
+from hrlkit.learners import DDPGConfig, SACConfig, SACLearner, TD3Config, TD3Learner
+from hrlkit.logging import Logger
+from hrlkit.training.checkpoint import find_checkpoint, load_checkpoint, read_meta, save_checkpoint
+from hrlkit.training.off_policy import LoopState, restore_episodes, start_episodes, train_off_policy
+
+
+class OffPolicyAlgorithm:
+    """A trainable model: env, agent, loop state, logger and checkpoints of one run.
+
+    Args:
+        env: a Gymnasium id (a separate evaluation env is made from it) or an env instance (evaluation then uses a
+            fresh env made from its spec, if it has one).
+        config: the algorithm's config dataclass; defaults when None.
+        run: the loop's config; defaults when None.
+        run_dir: where logs and checkpoints go; None keeps everything in memory (console logs only).
+        verbose: 0 silent, 1 evaluation lines, 2 a table at every log dump.
+        **overrides: any config field by name (`actor_lr=1e-3`, `learning_starts=500`, `seed=3`).
+    """
+
+    name: ClassVar[str]
+    config_cls: ClassVar[type]
+
+    def __init__(
+        self,
+        env: str | gym.Env | None = None,
+        config: Any = None,
+        run: RunConfig | None = None,
+        run_dir: str | Path | None = None,
+        verbose: int = 1,
+        tensorboard: bool = True,
+        **overrides: Any,
+    ) -> None:
+        self.config = TrainConfig(self.name, run or RunConfig(), config or self.config_cls())
+        if not isinstance(self.config.algo_config, self.config_cls):
+            raise HrlkitError(f"{type(self).__name__} takes a {self.config_cls.__name__}, got {type(config).__name__}")
+        env_instance = None
+        if isinstance(env, str):
+            self.config.run.env = env
+        elif env is not None:
+            env_instance = env
+            if env.spec is not None:
+                self.config.run.env = env.spec.id
+        for k, v in overrides.items():
+            set_value(self.config, k, v)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.verbose, self.tensorboard = verbose, tensorboard
+        self._build(env_instance)
+
+    # ------------------------------------------------------------------------------------------------ construction
+    def _build(self, env_instance: gym.Env | None, resume_step: int | None = None) -> None:
+        run = self.config.run
+        if run.torch_threads > 0:
+            torch.set_num_threads(run.torch_threads)
+        torch.manual_seed(run.seed)
+        if env_instance is not None:
+            wrapped = FiniteCheck(env_instance)
+            self.envs = gym.vector.SyncVectorEnv([lambda: wrapped], autoreset_mode=gym.vector.AutoresetMode.DISABLED)
+            self.eval_env = make_env(env_instance.spec.id, env_kwargs=run.env_kwargs) if env_instance.spec else None
+        else:
+            self.envs = make_vec_env(run.env, run.n_envs, run.env_kwargs)
+            self.eval_env = make_env(run.env, env_kwargs=run.env_kwargs) if run.eval_freq > 0 else None
+        self.agent = self._make_agent()
+        self.state: LoopState | None = None
+        self.logger = Logger(
+            self.run_dir, tensorboard=self.tensorboard and self.run_dir is not None, verbose=self.verbose,
+            resume_step=resume_step,
+        )  # fmt: skip
+        if self.run_dir is not None:
+            save_yaml(self.config, self.run_dir / "config.yaml")
+
+    def _make_agent(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def observation_space(self) -> gym.Space:
+        return self.envs.single_observation_space
+
+    @property
+    def action_space(self) -> gym.Space:
+        return self.envs.single_action_space
+
+    @property
+    def env_steps(self) -> int:
+        return 0 if self.state is None else self.state.env_steps
+
+    # ------------------------------------------------------------------------------------------------------- train
+    def learn(self, total_env_steps: int | None = None, progress_bar: bool = False) -> OffPolicyAlgorithm:
+        """Train until the run has taken `total_env_steps` env steps in all (default: the config's)."""
+        run = self.config.run
+        if total_env_steps is not None:
+            run.total_env_steps = int(total_env_steps)
+        if self.state is None:
+            self.state = start_episodes(self.envs, run.seed + 1)
+        checkpoint = self._save_run_checkpoint if self.run_dir is not None else None
+        self.state = train_off_policy(
+            self.agent, self.envs, self.eval_env, run, self.logger, self.state, checkpoint, progress_bar, self._on_eval
+        )
+        return self
+
+    def _on_eval(self, env_steps: int, result: dict[str, float]) -> None:
+        if self.verbose >= 1:
+            text = f"eval @ {env_steps} env steps: return {result['mean_return']:.2f} +- {result['std_return']:.2f}"
+            if "success_rate" in result:
+                text += f", success rate {result['success_rate']:.2f}"
+            self.logger.console.print(text)
+
+    def predict(
+        self, obs: Any, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
+    ) -> tuple[np.ndarray, Any]:
+        """Actions for one observation or a batch, in env units (Stable-Baselines3's signature)."""
+        return self.agent.predict(obs, state, episode_start, deterministic)
+
+    # --------------------------------------------------------------------------------------------- save and load
+    def _meta(self) -> dict[str, Any]:
+        return {"algo": self.name, "env": self.config.run.env, "env_steps": self.env_steps, "config": to_dict(self.config)}
+
+    def _save_run_checkpoint(self, state: LoopState) -> None:
+        assert self.run_dir is not None
+        run = self.config.run
+        save_checkpoint(
+            self.run_dir / "checkpoints" / str(state.env_steps),
+            self._meta(),
+            self.agent.state_tree(),
+            state.to_tree(),
+            self.agent.replay_state() if run.save_replay_buffer else None,
+            keep=run.keep_checkpoints,
+        )
+
+    def save(self, path: str | Path, include_replay: bool = False) -> Path:
+        """Write this model as a checkpoint directory at `path` (weights in safetensors, metadata in JSON)."""
+        state = self.state.to_tree() if self.state is not None else {}
+        replay = self.agent.replay_state() if include_replay else None
+        return save_checkpoint(Path(path), self._meta(), self.agent.state_tree(), state, replay, keep=10**9)
+
+    @classmethod
+    def load(
+        cls, path: str | Path, env: str | gym.Env | None = None, device: str | None = None, checkpoint: int | None = None
+    ) -> OffPolicyAlgorithm:
+        """A model with the weights of a checkpoint (a run dir, its latest checkpoint, or a `save`d directory)."""
+        ckpt = find_checkpoint(path, checkpoint)
+        meta = read_meta(ckpt)
+        model_cls = cls if cls is not OffPolicyAlgorithm else algorithm_class(meta.get("algo", "?"))
+        if meta.get("algo") != model_cls.name:
+            raise HrlkitError(f"{ckpt} holds a {meta.get('algo')!r} model, not {model_cls.name!r}: load it with that algorithm")
+        config = config_from_dict(meta["config"])
+        config.run.eval_freq = 0
+        if device is not None:
+            config.run.device = device
+        model = model_cls(env=env, config=config.algo_config, run=config.run, verbose=0, tensorboard=False)
+        _, agent_state, _, _ = load_checkpoint(ckpt, with_replay=False)
+        model.agent.load_state_tree(agent_state)
+        return model
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, verbose: int = 1) -> OffPolicyAlgorithm:
+        """Continue a run from its latest checkpoint so that it logs what an uninterrupted run would have."""
+        run_dir = Path(run_dir)
+        ckpt = find_checkpoint(run_dir)
+        meta, agent_state, loop_state, replay = load_checkpoint(ckpt)
+        model_cls = algorithm_class(meta["algo"]) if cls is OffPolicyAlgorithm else cls
+        config = config_from_dict(meta["config"])
+        for k, v in (overrides or {}).items():
+            set_value(config, k, v)
+        model = model_cls.__new__(model_cls)
+        model.config, model.run_dir, model.verbose, model.tensorboard = config, run_dir, verbose, True
+        model._build(None, resume_step=int(meta["env_steps"]))
+        model.agent.load_state_tree(agent_state)
+        if replay is not None:
+            model.agent.load_replay_state(replay)
+        elif config.run.save_replay_buffer:
+            raise HrlkitError(f"checkpoint {ckpt} has no replay.npz: it cannot resume exactly")
+        model.state = LoopState.from_tree(loop_state)
+        restore_episodes(model.envs, model.state)
+        return model
+
+    def close(self) -> None:
+        self.logger.close()
+        self.envs.close()
+        if self.eval_env is not None:
+            self.eval_env.close()
+
+
+class _FlatOffPolicy(OffPolicyAlgorithm):
+    learner_cls: ClassVar[type]
+
+    def _make_agent(self) -> FlatAgent:
+        run, cfg = self.config.run, self.config.algo_config
+        obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
+        learner = self.learner_cls(obs_space, act_space, cfg, device=run.device)
+        rows = max(1, run.buffer_size // run.n_envs)
+        buffer = ReplayBuffer(rows, obs_space, act_space, run.n_envs, device=run.device)
+        return FlatAgent(learner, buffer, cfg.batch_size, seed=run.seed)
+
+
+class SAC(_FlatOffPolicy):
+    """Soft Actor-Critic with automatic entropy tuning (`hrlkit.learners.sac`)."""
+
+    name = "sac"
+    config_cls = SACConfig
+    learner_cls = SACLearner
+
+
+class TD3(_FlatOffPolicy):
+    """Twin Delayed DDPG (`hrlkit.learners.td3`)."""
+
+    name = "td3"
+    config_cls = TD3Config
+    learner_cls = TD3Learner
+
+
+class DDPG(_FlatOffPolicy):
+    """DDPG: TD3's update with one critic, no target smoothing, no delay (`hrlkit.learners.td3`)."""
+
+    name = "ddpg"
+    config_cls = DDPGConfig
+    learner_cls = TD3Learner
+
+
+ALGORITHMS: dict[str, type[OffPolicyAlgorithm]] = {"sac": SAC, "td3": TD3, "ddpg": DDPG}
+PLANNED = ("dqn", "sac-discrete", "ppo", "trpo", "npg", "vpg", "qlearning", "hiro", "option-critic", "hdqn")
+
+
+def algorithm_class(name: str) -> type[OffPolicyAlgorithm]:
+    from hrlkit.errors import close_matches
+
+    if name in ALGORITHMS:
+        return ALGORITHMS[name]
+    if name in PLANNED:
+        raise HrlkitError(f"algorithm {name!r} is not available in this version yet: use one of {', '.join(ALGORITHMS)}")
+    raise HrlkitError(f"unknown algorithm {name!r}{close_matches(name, [*ALGORITHMS, *PLANNED])}; use one of {', '.join(ALGORITHMS)}")
+
+
+def default_config(algo: str) -> TrainConfig:
+    cls = algorithm_class(algo)
+    return TrainConfig(algo, RunConfig(), cls.config_cls())
+
+
+def config_from_dict(d: dict[str, Any]) -> TrainConfig:
+    """The inverse of `hrlkit.config.to_dict`."""
+    tc = default_config(d["algo"])
+    apply_mapping(tc, {"run": d.get("run", {}), "algo": d.get("algo_config", {})}, "saved config")
+    return tc

@@ -1,0 +1,186 @@
+"""Uniform experience replay over a preallocated numpy ring.
+
+Storage is laid out `(capacity, n_envs, ...)` as in Stable-Baselines3: one `add` writes one row for all envs at once,
+so a vector env never loops in Python. Sampling draws flat indices over the filled rows x envs and gathers every field
+with one fancy-index per array.
+
+`next_obs` is stored explicitly rather than recovered from the following row: with vector envs that auto-reset, the
+following row holds the *reset* observation, and the true final observation must be kept (see
+`hrlkit.training.off_policy`). For Dict observations each key gets its own array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from hrlkit.errors import HrlkitError
+from hrlkit.types import ReplayBatch
+
+
+def _obs_arrays(space: gym.Space, capacity: int, n_envs: int) -> np.ndarray | dict[str, np.ndarray]:
+    if isinstance(space, gym.spaces.Dict):
+        return {k: np.zeros((capacity, n_envs, *s.shape), dtype=s.dtype) for k, s in space.spaces.items()}
+    if isinstance(space, gym.spaces.Discrete):
+        return np.zeros((capacity, n_envs), dtype=np.int64)
+    return np.zeros((capacity, n_envs, *space.shape), dtype=space.dtype)
+
+
+def _nbytes(x: np.ndarray | dict[str, np.ndarray]) -> int:
+    return sum(v.nbytes for v in x.values()) if isinstance(x, dict) else x.nbytes
+
+
+class ReplayBuffer:
+    """A ring of `capacity` rows, each holding one transition per env.
+
+    Args:
+        capacity: rows kept; the buffer holds `capacity * n_envs` transitions. Oldest rows are overwritten first.
+        obs_space: the single-env observation space (Box, Discrete or Dict of Boxes).
+        action_space: the single-env action space. Box actions are stored as given (the learner's normalised space).
+        n_envs: envs written per `add`.
+        device: where `sample` puts its tensors.
+
+    Memory: `bytes_per_transition` = 2 x obs bytes (obs and next_obs) + action bytes + 4 (reward) + 1 (terminated);
+    for Pendulum-v1 (3 float32 obs, 1 float32 action) that is 2*12 + 4 + 4 + 1 = 33 bytes, 33 MB per million.
+    """
+
+    def __init__(
+        self,
+        capacity: int,
+        obs_space: gym.Space,
+        action_space: gym.Space,
+        n_envs: int = 1,
+        device: torch.device | str = "cpu",
+    ) -> None:
+        if capacity < 1:
+            raise HrlkitError(f"replay capacity must be >= 1, got {capacity}")
+        self.capacity, self.n_envs, self.device = capacity, n_envs, torch.device(device)
+        self.obs_space, self.action_space = obs_space, action_space
+        self.obs = _obs_arrays(obs_space, capacity, n_envs)
+        self.next_obs = _obs_arrays(obs_space, capacity, n_envs)
+        if isinstance(action_space, gym.spaces.Discrete):
+            self.actions = np.zeros((capacity, n_envs), dtype=np.int64)
+        else:
+            self.actions = np.zeros((capacity, n_envs, *action_space.shape), dtype=np.float32)
+        self.rewards = np.zeros((capacity, n_envs), dtype=np.float32)
+        self.terminated = np.zeros((capacity, n_envs), dtype=np.float32)
+        self.pos = 0  # next row to write
+        self.full = False
+
+    # ----------------------------------------------------------------------------------------------------- sizes
+    @property
+    def bytes_per_transition(self) -> int:
+        rows = self.capacity * self.n_envs
+        arrays = [self.obs, self.next_obs, self.actions, self.rewards, self.terminated]
+        return sum(_nbytes(a) for a in arrays) // rows
+
+    @property
+    def nbytes(self) -> int:
+        return self.bytes_per_transition * self.capacity * self.n_envs
+
+    def __len__(self) -> int:
+        """Transitions stored (rows x envs)."""
+        return (self.capacity if self.full else self.pos) * self.n_envs
+
+    # ------------------------------------------------------------------------------------------------------ write
+    def add(
+        self,
+        obs: np.ndarray | Mapping[str, np.ndarray],
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray | Mapping[str, np.ndarray],
+        terminated: np.ndarray,
+    ) -> None:
+        """Write one row: every argument has a leading `n_envs` axis."""
+        self._write(self.obs, obs)
+        self._write(self.next_obs, next_obs)
+        self.actions[self.pos] = actions
+        self.rewards[self.pos] = rewards
+        self.terminated[self.pos] = terminated
+        self.pos += 1
+        if self.pos == self.capacity:
+            self.full, self.pos = True, 0
+
+    def _write(self, store: np.ndarray | dict[str, np.ndarray], value: Any) -> None:
+        if isinstance(store, dict):
+            for k, arr in store.items():
+                arr[self.pos] = value[k]
+        else:
+            store[self.pos] = value
+
+    # ------------------------------------------------------------------------------------------------------- read
+    def sample_indices(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+        """Flat indices `row * n_envs + env` drawn uniformly over what is stored."""
+        if len(self) == 0:
+            raise HrlkitError("cannot sample from an empty replay buffer: raise learning_starts above 0")
+        return rng.integers(0, len(self), size=batch_size)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> ReplayBatch:
+        return self.gather(self.sample_indices(batch_size, rng))
+
+    def gather(self, flat: np.ndarray, weights: np.ndarray | None = None) -> ReplayBatch:
+        """The transitions at flat indices as tensors on `device`.
+
+        Worked example: n_envs = 2, flat index 7 -> row 3, env 1.
+        """
+        rows, envs = np.divmod(flat, self.n_envs)  # (B,), (B,)
+        return ReplayBatch(
+            obs=self._take(self.obs, rows, envs),
+            actions=self._tensor(self.actions[rows, envs]),
+            rewards=self._tensor(self.rewards[rows, envs]),
+            next_obs=self._take(self.next_obs, rows, envs),
+            terminated=self._tensor(self.terminated[rows, envs]),
+            weights=self._tensor(np.ones(len(flat), np.float32) if weights is None else weights.astype(np.float32)),
+            indices=torch.as_tensor(flat, device=self.device),
+        )
+
+    def _take(self, store, rows, envs):
+        if isinstance(store, dict):
+            return {k: self._tensor(v[rows, envs]) for k, v in store.items()}
+        return self._tensor(store[rows, envs])
+
+    def _tensor(self, x: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(x)
+        if t.dtype == torch.float64:
+            t = t.float()
+        return t.to(self.device, non_blocking=True)
+
+    # ------------------------------------------------------------------------------------------- save and restore
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Flat name -> array, for `np.savez` (loaded back with `allow_pickle=False`)."""
+        out: dict[str, np.ndarray] = {"pos": np.array(self.pos), "full": np.array(self.full)}
+        for name in ("obs", "next_obs"):
+            store = getattr(self, name)
+            if isinstance(store, dict):
+                out.update({f"{name}.{k}": v for k, v in store.items()})
+            else:
+                out[name] = store
+        out.update(actions=self.actions, rewards=self.rewards, terminated=self.terminated)
+        return out
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        for name in ("obs", "next_obs"):
+            store = getattr(self, name)
+            keys = {f"{name}.{k}": k for k in store} if isinstance(store, dict) else {name: None}
+            for key, sub in keys.items():
+                target = store[sub] if sub is not None else store
+                self._check_shape(key, state, target)
+                target[...] = state[key]
+        for name in ("actions", "rewards", "terminated"):
+            self._check_shape(name, state, getattr(self, name))
+            getattr(self, name)[...] = state[name]
+        self.pos, self.full = int(state["pos"]), bool(state["full"])
+
+    @staticmethod
+    def _check_shape(key: str, state: Mapping[str, np.ndarray], target: np.ndarray) -> None:
+        if key not in state:
+            raise HrlkitError(f"saved replay buffer has no array {key!r}: it was saved by another algorithm or env")
+        if state[key].shape != target.shape:
+            raise HrlkitError(
+                f"saved replay buffer array {key!r} has shape {state[key].shape}, expected {target.shape}: "
+                "resume with the same buffer_size and n_envs"
+            )

@@ -1,0 +1,217 @@
+"""`hrlkit train | eval | plot`: the command line. Every user mistake ends in one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hrlkit.errors import HrlkitError
+
+USAGE = """hrlkit train ALGO [--env ID] [--preset NAME] [--total-env-steps N] [--seed S] [--run-dir DIR] [--resume RUN_DIR]
+                  [--group.field VALUE ...]     (hrlkit train ALGO --help lists every field)
+hrlkit eval RUN_DIR [--episodes N] [--video] [--checkpoint STEP]
+hrlkit plot RUN_DIR ... [--out FILE] [--metric KEY]"""
+
+
+def _train_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hrlkit train", allow_abbrev=False, add_help=False)
+    p.add_argument("algo", nargs="?")
+    p.add_argument("--env")
+    p.add_argument("--preset")
+    p.add_argument("--total-env-steps")
+    p.add_argument("--seed")
+    p.add_argument("--run-dir")
+    p.add_argument("--resume")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--verbose", type=int, default=1)
+    p.add_argument("-h", "--help", action="store_true")
+    return p
+
+
+def _print_train_help(algo: str | None) -> None:
+    from hrlkit.algorithms import ALGORITHMS, default_config
+    from hrlkit.config import describe
+
+    print(USAGE.splitlines()[0])
+    print(USAGE.splitlines()[1])
+    print(f"\nALGO: {', '.join(ALGORITHMS)}")
+    if algo is None:
+        return
+    tc = default_config(algo)
+    for title, cfg, prefix in (("run (the loop)", tc.run, "run."), (f"algo ({algo})", tc.algo_config, "algo.")):
+        print(f"\n{title}:")
+        for flag, default, doc in describe(cfg, prefix):
+            print(f"  {flag:<34} {default:<14} {doc}")
+    print("\nThe 'run.' and 'algo.' prefixes may be left out: --actor-lr 1e-4, --eval-freq 2000.")
+
+
+def cmd_train(argv: list[str]) -> int:
+    from hrlkit.algorithms import algorithm_class, default_config
+    from hrlkit.config import PRESET_DIR, apply_preset, load_yaml, parse_overrides, preset_path, set_value
+
+    args, rest = _train_parser().parse_known_args(argv)
+    if args.help:
+        _print_train_help(args.algo)
+        return 0
+    if args.resume:
+        return _resume(args, rest)
+    if args.algo is None:
+        raise HrlkitError("missing ALGO: hrlkit train ALGO [--env ID] ...; `hrlkit train --help` lists the algorithms")
+    cls = algorithm_class(args.algo)
+    tc = default_config(args.algo)
+    if args.env:
+        tc.run.env = args.env
+    env_preset = PRESET_DIR / f"{tc.run.env}.yaml"
+    if env_preset.exists():
+        apply_preset(tc, load_yaml(env_preset), str(env_preset))
+    if args.preset:
+        path = preset_path(args.preset)
+        apply_preset(tc, load_yaml(path), str(path))
+    parse_overrides(tc, rest)
+    if args.env:
+        tc.run.env = args.env
+    if args.seed is not None:
+        set_value(tc, "run.seed", args.seed)
+    if args.total_env_steps is not None:
+        set_value(tc, "run.total_env_steps", args.total_env_steps)
+    _check_periods(tc.run)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_dir = Path(args.run_dir or f"runs/{tc.run.env.replace('/', '_')}__{tc.algo}__{tc.run.seed}__{stamp}")
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise HrlkitError(f"run dir {run_dir} is not empty: pass --resume {run_dir} to continue it, or another --run-dir")
+    model = cls(config=tc.algo_config, run=tc.run, run_dir=run_dir, verbose=args.verbose)
+    print(f"run dir: {run_dir}")
+    return _learn_and_report(model, run_dir, progress=not args.no_progress)
+
+
+def _resume(args: argparse.Namespace, rest: list[str]) -> int:
+    from hrlkit.algorithms import OffPolicyAlgorithm, algorithm_class
+    from hrlkit.training.checkpoint import find_checkpoint, read_meta
+
+    run_dir = Path(args.resume)
+    meta = read_meta(find_checkpoint(run_dir))
+    if args.algo is not None and args.algo != meta["algo"]:
+        raise HrlkitError(f"{run_dir} is a {meta['algo']} run, not {args.algo}: resume it with `hrlkit train {meta['algo']} --resume {run_dir}`")
+    if args.env is not None and args.env != meta["env"]:
+        raise HrlkitError(f"{run_dir} was trained on {meta['env']}, not {args.env}: drop --env or start a new run")
+    overrides: dict[str, Any] = {}
+    if args.total_env_steps is not None:
+        overrides["run.total_env_steps"] = args.total_env_steps
+    if args.seed is not None and int(args.seed) != meta["config"]["run"]["seed"]:
+        raise HrlkitError(f"{run_dir} was trained with seed {meta['config']['run']['seed']}: a resume keeps its seed")
+    it = iter(rest)
+    for tok in it:
+        if not tok.startswith("--"):
+            raise HrlkitError(f"unexpected argument {tok!r}")
+        key, value = tok.split("=", 1) if "=" in tok else (tok, next(it, None))
+        overrides[key] = value
+    algorithm_class(meta["algo"])
+    model = OffPolicyAlgorithm.resume(run_dir, overrides, verbose=args.verbose)
+    print(f"resuming {run_dir} at {model.env_steps} env steps")
+    return _learn_and_report(model, run_dir, progress=not args.no_progress)
+
+
+def _check_periods(run: Any) -> None:
+    if run.checkpoint_freq and run.log_interval and run.checkpoint_freq % run.log_interval:
+        raise HrlkitError(
+            f"checkpoint_freq {run.checkpoint_freq} is not a multiple of log_interval {run.log_interval}: "
+            "checkpoints are taken right after a log dump so that a resume continues the logs exactly"
+        )
+
+
+def _learn_and_report(model: Any, run_dir: Path, progress: bool) -> int:
+    from hrlkit.plotting import plot_learning_curves
+
+    try:
+        model.learn(progress_bar=progress and sys.stdout.isatty() or progress and os.environ.get("HRLKIT_PROGRESS") == "1")
+    finally:
+        model.close()
+    out = plot_learning_curves([run_dir], run_dir / "eval" / "learning_curve.png")
+    last = model.state.last_eval if model.state is not None else {}
+    summary = ", ".join(f"{k} {v:.3f}" for k, v in last.items())
+    print(f"done: {model.env_steps} env steps; last evaluation: {summary or 'none'}; curve: {out}")
+    return 0
+
+
+def cmd_eval(argv: list[str]) -> int:
+    from hrlkit.algorithms import OffPolicyAlgorithm
+    from hrlkit.envs.make import make_env
+    from hrlkit.training.checkpoint import find_checkpoint, read_meta
+    from hrlkit.training.evaluate import evaluate
+
+    p = argparse.ArgumentParser(prog="hrlkit eval", allow_abbrev=False)
+    p.add_argument("run_dir")
+    p.add_argument("--episodes", type=int, default=10)
+    p.add_argument("--video", action="store_true", help="record the episodes to RUN_DIR/eval/<step>.mp4")
+    p.add_argument("--gif", action="store_true", help="with --video: write a GIF instead of MP4")
+    p.add_argument("--checkpoint", type=int, default=None, help="env step of the checkpoint (default: latest)")
+    p.add_argument("--seed", type=int, default=None, help="first episode seed (default: the run's evaluation seeds)")
+    p.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic policy")
+    args = p.parse_args(argv)
+    ckpt = find_checkpoint(args.run_dir, args.checkpoint)
+    meta = read_meta(ckpt)
+    if args.video and "MUJOCO_GL" not in os.environ:
+        os.environ["MUJOCO_GL"] = "egl" if os.environ.get("DISPLAY") is None and _has_gpu() else "osmesa"
+    model = OffPolicyAlgorithm.load(ckpt)
+    env = make_env(meta["env"], render_mode="rgb_array" if args.video else None, env_kwargs=meta["config"]["run"]["env_kwargs"])
+    out_dir = Path(args.run_dir) / "eval" if (Path(args.run_dir) / "checkpoints").exists() else ckpt / "eval"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    video = out_dir / f"{meta['env_steps']}.{'gif' if args.gif else 'mp4'}" if args.video else None
+    seed = args.seed if args.seed is not None else meta["config"]["run"]["seed"] + 1_000_000
+    result = evaluate(model, env, args.episodes, seed=seed, deterministic=not args.stochastic, video_path=video)
+    result.update(checkpoint_env_steps=meta["env_steps"], episodes=args.episodes)
+    (out_dir / f"results_{meta['env_steps']}.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result))
+    if video is not None:
+        print(f"video: {video}")
+    return 0
+
+
+def _has_gpu() -> bool:
+    return Path("/dev/nvidia0").exists()
+
+
+def cmd_plot(argv: list[str]) -> int:
+    from hrlkit.plotting import plot_learning_curves
+
+    p = argparse.ArgumentParser(prog="hrlkit plot", allow_abbrev=False)
+    p.add_argument("run_dirs", nargs="+")
+    p.add_argument("--out", default=None, help="PNG path (default: learning_curves.png in the current dir)")
+    p.add_argument("--metric", default=None, help="progress.csv column (default: eval/mean_return)")
+    args = p.parse_args(argv)
+    out = plot_learning_curves([Path(d) for d in args.run_dirs], args.out or "learning_curves.png", args.metric)
+    print(f"plot: {out}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        from hrlkit.errors import close_matches
+
+        print(f"hrlkit: error: unknown command {command!r}{close_matches(command, COMMANDS)}; use train, eval or plot", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[command](rest)
+    except HrlkitError as e:
+        print(f"hrlkit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hrlkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

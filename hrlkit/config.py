@@ -1,0 +1,331 @@
+"""Typed run configuration: dataclasses with per-field help, YAML presets, and `--group.field VALUE` overrides.
+
+A run is `TrainConfig(algo=NAME, run=RunConfig(...), algo_config=<the algorithm's dataclass>)`. Values resolve in this
+order, later winning: dataclass defaults < the env's preset file (`hrlkit/presets/<env>.yaml`, section `<algo>`) <
+`--preset FILE` < command-line overrides. The resolved config is saved with every run as `config.yaml`.
+
+Overrides name a field by its dotted path. `run.` and `algo.` may be left out when the name is unambiguous:
+`--total-env-steps 5000` is `run.total_env_steps`, `--actor-lr 1e-4` is `algo.actor_lr`, and for a two-level agent
+`--high.actor-lr 1e-4` is `algo.high.actor_lr`. Dashes and underscores are interchangeable.
+
+Field help is the string literal written right under each field (the attribute-docstring convention tyro reads too);
+`field_docs` extracts it with `ast`, so the help text lives in one place, next to the field.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import inspect
+import textwrap
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hrlkit.errors import HrlkitError, close_matches
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass
+class RunConfig:
+    """The training loop: env, budget, collection, evaluation, logging and checkpoints."""
+
+    env: str = "Pendulum-v1"
+    """Gymnasium env id"""
+    seed: int = 0
+    """seed of every random generator in the run (networks, replay sampling, exploration, env resets)"""
+    total_env_steps: int = 20_000
+    """environment steps to train for, summed over parallel envs"""
+    n_envs: int = 1
+    """parallel envs in a SyncVectorEnv"""
+    learning_starts: int = 1_000
+    """env steps of uniformly random actions before the first update"""
+    train_freq: int = 1
+    """update every this many vector-env steps"""
+    gradient_steps: int = 1
+    """gradient steps per update; with n_envs > 1 use n_envs to keep one update per env step"""
+    buffer_size: int = 1_000_000
+    """replay capacity in transitions"""
+    eval_freq: int = 5_000
+    """env steps between deterministic evaluations on a separate env (0: never)"""
+    eval_episodes: int = 10
+    """episodes per evaluation"""
+    log_interval: int = 1_000
+    """env steps between log dumps (CSV, TensorBoard, console)"""
+    checkpoint_freq: int = 10_000
+    """env steps between checkpoints (0: only the final one); a multiple of log_interval"""
+    keep_checkpoints: int = 3
+    """checkpoints kept on disk; older ones are deleted"""
+    save_replay_buffer: bool = True
+    """store the replay buffer with each checkpoint (needed for an exact resume)"""
+    device: str = "cpu"
+    """torch device: cpu, cuda, cuda:1, ..."""
+    torch_threads: int = 1
+    """torch intra-op threads (0: torch's default); one is fastest for small networks on a few cores"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """keyword arguments passed to gymnasium.make"""
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run needs: the algorithm's name, the loop settings and the algorithm's own config."""
+
+    algo: str
+    run: RunConfig
+    algo_config: Any
+
+
+# ----------------------------------------------------------------------------------------------------- field help
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """Field name -> the string literal under it in the class body (inherited fields included)."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body  # type: ignore[attr-defined]
+        for stmt, nxt in zip(body, body[1:]):
+            if (
+                isinstance(stmt, ast.AnnAssign)
+                and isinstance(stmt.target, ast.Name)
+                and isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                docs[stmt.target.id] = " ".join(nxt.value.value.split())
+    return docs
+
+
+def describe(cfg: Any, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(flag, default, help) for every leaf field of a config, nested dataclasses flattened with dots."""
+    rows = []
+    docs = field_docs(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        name = f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            rows += describe(value, name + ".")
+        else:
+            rows.append(("--" + name.replace("_", "-"), repr(value), docs.get(f.name, "")))
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ value coercion
+def _resolved_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def coerce(value: Any, hint: Any, name: str) -> Any:
+    """Convert a string (command line) or YAML value to the field's annotated type, or raise a one-line error."""
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            if type(None) in args:
+                return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return coerce(value, a, name)
+            except HrlkitError as e:
+                errors.append(str(e))
+        raise HrlkitError(errors[0] if errors else f"{name}: cannot parse {value!r}")
+    if hint is Any:
+        return _yaml_scalar(value)
+    if origin in (tuple, list):
+        if isinstance(value, str):
+            value = _yaml_scalar(value if value.strip().startswith("[") else f"[{value}]")
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        inner = args[0] if args else Any
+        items = [coerce(v, inner, name) for v in value]
+        return tuple(items) if origin is tuple else items
+    if origin is dict or hint is dict:
+        if isinstance(value, str):
+            value = _yaml_scalar(value)
+        if not isinstance(value, dict):
+            raise HrlkitError(f"{name} expects a mapping such as '{{key: value}}', got {value!r}")
+        return dict(value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+            return False
+        raise HrlkitError(f"{name} expects true or false, got {value!r}")
+    if hint is int:
+        try:
+            f = float(value) if isinstance(value, str) else value
+            if isinstance(f, bool) or float(f) != int(float(f)):
+                raise ValueError
+            return int(float(f))
+        except (TypeError, ValueError):
+            raise HrlkitError(f"{name} expects an integer, got {value!r}") from None
+    if hint is float:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        except (TypeError, ValueError):
+            raise HrlkitError(f"{name} expects a number, got {value!r}") from None
+    if hint is str:
+        return str(value)
+    return value
+
+
+def _yaml_scalar(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+# ------------------------------------------------------------------------------------------------- overrides
+def _leaf_paths(cfg: Any, prefix: str = "") -> list[str]:
+    out = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        out += _leaf_paths(value, f"{prefix}{f.name}.") if dataclasses.is_dataclass(value) else [prefix + f.name]
+    return out
+
+
+def known_keys(tc: TrainConfig) -> list[str]:
+    return [f"run.{p}" for p in _leaf_paths(tc.run)] + [f"algo.{p}" for p in _leaf_paths(tc.algo_config)]
+
+
+def resolve_key(tc: TrainConfig, key: str) -> str:
+    """Full dotted path for a user-given key, or a one-line error with the closest known keys."""
+    key = key.lstrip("-").replace("-", "_")
+    known = known_keys(tc)
+    if key in known:
+        return key
+    candidates = [k for k in (f"run.{key}", f"algo.{key}") if k in known]
+    if len(candidates) == 1:
+        return candidates[0]
+    short = sorted({k.split(".", 1)[1] for k in known})
+    flag = "--" + key.replace("_", "-")
+    hint = close_matches(key, short + known)
+    raise HrlkitError(f"unknown config key {flag}{hint}; `hrlkit train {tc.algo} --help` lists every key")
+
+
+def set_value(tc: TrainConfig, key: str, value: Any) -> None:
+    """Set one field by its (possibly abbreviated) dotted path, converting the value to the field's type."""
+    path = resolve_key(tc, key)
+    group, *parts = path.split(".")
+    obj = tc.run if group == "run" else tc.algo_config
+    for p in parts[:-1]:
+        obj = getattr(obj, p)
+    hint = _resolved_hints(type(obj))[parts[-1]]
+    setattr(obj, parts[-1], coerce(value, hint, "--" + path.replace("_", "-")))
+
+
+def apply_mapping(tc: TrainConfig, mapping: dict[str, Any], source: str) -> None:
+    """Apply a preset's `{run: {...}, algo: {...}}` (nested or dotted keys) to a config."""
+    if not isinstance(mapping, dict):
+        raise HrlkitError(f"{source}: expected a mapping of config keys, got {type(mapping).__name__}")
+
+    def walk(prefix: str, m: dict[str, Any]) -> None:
+        for k, v in m.items():
+            path = f"{prefix}{k}"
+            if isinstance(v, dict) and not _is_dict_field(tc, path):
+                walk(path + ".", v)
+            else:
+                try:
+                    set_value(tc, path, v)
+                except HrlkitError as e:
+                    raise HrlkitError(f"{source}: {e}") from None
+
+    walk("", mapping)
+
+
+def _is_dict_field(tc: TrainConfig, path: str) -> bool:
+    try:
+        full = resolve_key(tc, path)
+    except HrlkitError:
+        return False
+    group, *parts = full.split(".")
+    obj = tc.run if group == "run" else tc.algo_config
+    for p in parts[:-1]:
+        obj = getattr(obj, p)
+    return isinstance(getattr(obj, parts[-1]), dict)
+
+
+def parse_overrides(tc: TrainConfig, argv: list[str]) -> None:
+    """Apply `--key value` / `--key=value` pairs from the command line."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if not arg.startswith("--"):
+            raise HrlkitError(f"unexpected argument {arg!r}: overrides take the form --group.field VALUE")
+        if "=" in arg:
+            key, value = arg.split("=", 1)
+            i += 1
+        else:
+            if i + 1 >= len(argv):
+                raise HrlkitError(f"{arg} needs a value: {arg} VALUE")
+            key, value = arg, argv[i + 1]
+            i += 2
+        set_value(tc, key, value)
+
+
+# ------------------------------------------------------------------------------------------------------ presets
+def load_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise HrlkitError(f"preset file {path} does not exist: give a path or a name from {PRESET_DIR}") from None
+    except yaml.YAMLError as e:
+        raise HrlkitError(f"preset file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    return data or {}
+
+
+def preset_path(name: str) -> Path:
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        return p
+    candidate = PRESET_DIR / f"{name}.yaml"
+    if not candidate.exists():
+        names = [q.stem for q in PRESET_DIR.glob("*.yaml")]
+        raise HrlkitError(f"unknown preset {name!r}{close_matches(name, names)}; presets: {', '.join(sorted(names))}")
+    return candidate
+
+
+def apply_preset(tc: TrainConfig, data: dict[str, Any], source: str) -> None:
+    """A preset file holds sections per algorithm (`sac: {run: ..., algo: ...}`) or one flat `{run:, algo:}`."""
+    if tc.algo in data:
+        data = data[tc.algo] or {}
+    elif not ({"run", "algo"} & set(data)):
+        return  # an env preset without a section for this algorithm
+    apply_mapping(tc, data, source)
+
+
+def to_dict(tc: TrainConfig) -> dict[str, Any]:
+    def plain(x: Any) -> Any:
+        if isinstance(x, tuple):
+            return [plain(v) for v in x]
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [plain(v) for v in x]
+        return x
+
+    return {"algo": tc.algo, "run": plain(dataclasses.asdict(tc.run)), "algo_config": plain(dataclasses.asdict(tc.algo_config))}
+
+
+def save_yaml(tc: TrainConfig, path: Path) -> None:
+    path.write_text(yaml.safe_dump(to_dict(tc), sort_keys=False))

@@ -1,0 +1,95 @@
+"""Making envs from ids: registry checks with suggestions, seeding, vector envs with auto-reset switched off.
+
+The training loop resets finished sub-envs itself (`autoreset_mode=DISABLED` plus `reset_mask`), with a seed drawn
+from the run's own generator for every episode. That choice is what makes exact resume possible: an episode in flight
+at a checkpoint is reproduced by resetting with its recorded seed and replaying its recorded actions.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from hrlkit.errors import HrlkitError, close_matches
+
+# Packages that register more env ids when imported; imported lazily, and only when the id is not yet known.
+_REGISTERING_PACKAGES = ("gymnasium_robotics", "ale_py", "metaworld", "hrlkit.envs.toy")
+
+
+def _ensure_registered(env_id: str) -> None:
+    if env_id in gym.registry:
+        return
+    for pkg in _REGISTERING_PACKAGES:
+        try:
+            mod = importlib.import_module(pkg)
+        except ImportError:
+            continue
+        if pkg == "gymnasium_robotics" and hasattr(gym, "register_envs"):
+            gym.register_envs(mod)
+        if env_id in gym.registry:
+            return
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise a one-line `HrlkitError` for an unknown id, with the closest registered ids."""
+    _ensure_registered(env_id)
+    if env_id not in gym.registry:
+        raise HrlkitError(
+            f"unknown env id {env_id!r}{close_matches(env_id, gym.registry.keys())}; "
+            "list the ids with `python -c 'import gymnasium; gymnasium.pprint_registry()'`"
+        )
+
+
+class FiniteCheck(gym.Wrapper):
+    """Stops the run with a clear error when the env returns a NaN or infinite observation or reward."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self._name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+
+    def _check(self, obs: Any, reward: float | None = None) -> None:
+        values = obs.values() if isinstance(obs, dict) else [obs]
+        for v in values:
+            arr = np.asarray(v)
+            if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+                raise HrlkitError(f"env {self._name} returned a non-finite observation {arr}: check the env or its wrappers")
+        if reward is not None and not np.isfinite(reward):
+            raise HrlkitError(f"env {self._name} returned a non-finite reward {reward}: check the env or its wrappers")
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self._check(obs)
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._check(obs, float(reward))
+        return obs, reward, terminated, truncated, info
+
+
+def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
+    """One env with the finite-value check; the caller seeds it through `reset(seed=...)`."""
+    check_env_id(env_id)
+    try:
+        env = gym.make(env_id, render_mode=render_mode, **(env_kwargs or {}))
+    except TypeError as e:
+        raise HrlkitError(f"cannot make {env_id} with env_kwargs {env_kwargs}: {e}") from None
+    return FiniteCheck(env)
+
+
+def make_vec_env(
+    env_id: str, n_envs: int = 1, env_kwargs: dict[str, Any] | None = None, render_mode: str | None = None
+) -> gym.vector.SyncVectorEnv:
+    """`n_envs` copies in a SyncVectorEnv with auto-reset disabled (the loop resets, see the module docstring).
+
+    Sync, not async: on a few CPU cores the learner's arithmetic dominates and subprocesses only add copying.
+    """
+    if n_envs < 1:
+        raise HrlkitError(f"n_envs must be >= 1, got {n_envs}")
+    check_env_id(env_id)
+    fns: list[Callable[[], gym.Env]] = [lambda: make_env(env_id, render_mode, env_kwargs) for _ in range(n_envs)]
+    return gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.DISABLED)

@@ -1,0 +1,42 @@
+"""The learner interface: batch in, stats out; never touches an env or a buffer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+from hrlkit.types import ReplayBatch, TensorObs
+
+
+class Learner(nn.Module):
+    """Base of every flat learner.
+
+    A learner owns its networks (as submodules, so `state_dict()` holds online and target weights) and its optimizers
+    (`self.optimizers`, saved by the checkpoint code). Subclasses implement `act`, `update`, and expose their losses
+    (`critic_loss`, `actor_loss`) separately so tests can check them alone.
+
+    Actions are in the learner's normalised space: [-1, 1]^A for Box action spaces. Agents scale them to env bounds.
+    """
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.Space, device: torch.device | str = "cpu") -> None:
+        super().__init__()
+        self.obs_space, self.action_space = obs_space, action_space
+        self.device = torch.device(device)
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.n_updates = 0
+
+    def act(self, obs: TensorObs, deterministic: bool = False) -> torch.Tensor:
+        raise NotImplementedError
+
+    def update(self, batch: ReplayBatch) -> dict[str, float]:
+        raise NotImplementedError
+
+    # Counters that are not tensors travel in the checkpoint's JSON metadata.
+    def extra_state(self) -> dict[str, Any]:
+        return {"n_updates": self.n_updates}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        self.n_updates = int(state["n_updates"])

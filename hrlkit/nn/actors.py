@@ -1,0 +1,58 @@
+"""Policies over Box actions in the normalised space [-1, 1]; scaling to env bounds lives in `hrlkit.envs.spaces`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from hrlkit.nn.mlp import activation, mlp
+
+LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
+
+
+class DeterministicActor(nn.Module):
+    """mu(s) = tanh(MLP(s)) (TD3, DDPG).
+
+    Shapes:
+        obs: (B, obs_dim) -> (B, act_dim) in [-1, 1]
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256), act: str = "relu") -> None:
+        super().__init__()
+        self.net = mlp(obs_dim, hidden, act_dim, act)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(obs))
+
+
+class SquashedGaussianActor(nn.Module):
+    """a = tanh(u), u ~ N(mu(s), sigma(s)^2) (SAC, Haarnoja et al. 2018, arXiv:1801.01290, Appendix C).
+
+    Shapes:
+        obs: (B, obs_dim) -> actions (B, act_dim) in (-1, 1), log_prob (B,)
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256), act: str = "relu") -> None:
+        super().__init__()
+        self.act_dim = act_dim
+        self.trunk = mlp(obs_dim, hidden[:-1], hidden[-1], act) if len(hidden) > 1 else nn.Linear(obs_dim, hidden[0])
+        self.trunk_act = activation(act)()
+        self.head = nn.Linear(hidden[-1], 2 * act_dim)  # mean and log-std from one matmul
+
+    def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.head(self.trunk_act(self.trunk(obs))).chunk(2, dim=-1)  # (B, A) each
+        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.dist_params(obs)
+        std = log_std.exp()
+        u = mean if deterministic else mean + std * torch.randn_like(mean)  # reparameterised sample (B, A)
+        # log N(u; mean, std) summed over dims, written out: cheaper than torch.distributions on small batches.
+        noise = (u - mean) / std
+        log_prob = (-0.5 * noise.pow(2) - log_std).sum(-1) - 0.5 * math.log(2 * math.pi) * self.act_dim  # (B,)
+        # tanh change of variables, the stable form: log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u)).
+        log_prob = log_prob - (2.0 * (math.log(2.0) - u - nn.functional.softplus(-2.0 * u))).sum(-1)
+        return torch.tanh(u), log_prob

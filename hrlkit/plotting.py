@@ -1,0 +1,254 @@
+"""Learning curves across seeds: read each run's `progress.csv`, group seeds by (algo, env), plot mean and 95% CI.
+
+A run directory holds `progress.csv` (one row per log dump, `time/env_steps` first, an empty cell where a metric was
+not recorded in that row) and `config.yaml` (`algo: td3`, `run: {env: Pendulum-v1, seed: 0, ...}`).
+
+Seeds log at different env steps (evaluation and episode ends do not line up), so each seed's curve is linearly
+interpolated onto one shared grid of env steps before averaging. The grid stops at the shortest run's last logged step:
+past it some seeds have no data and the mean would silently change which seeds it averages.
+
+The interval is a Student-t confidence interval of the mean across seeds, `mean ± t_{0.975, n-1} · s / sqrt(n)`, with
+`s` the sample standard deviation (ddof=1). scipy is not a dependency, so the quantiles come from a small table.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import yaml
+
+from hrlkit.errors import HrlkitError
+
+matplotlib.use("Agg")  # headless: never needs a display; must come before the pyplot import
+import matplotlib.pyplot as plt  # noqa: E402
+
+STEP_KEY = "time/env_steps"
+DEFAULT_METRICS = ("eval/mean_return", "rollout/ep_rew_mean")
+
+# Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (index df - 1); 1.96 (normal) beyond.
+T_975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+Curve = tuple[np.ndarray, np.ndarray]  # (env_steps (N,), values (N,)) of one seed
+
+
+def t_quantile_975(df: int) -> float:
+    """The 0.975 quantile of Student's t with `df` degrees of freedom (table for 1..30, 1.96 beyond)."""
+    if df < 1:
+        raise ValueError(f"t quantile needs df >= 1, got {df}")
+    return T_975[df - 1] if df <= len(T_975) else 1.96
+
+
+# ----------------------------------------------------------------------------------------------------- reading runs
+def load_progress(run_dir: str | Path) -> dict[str, np.ndarray]:
+    """Read `run_dir/progress.csv` into one float array per column; empty cells become NaN.
+
+    Args:
+        run_dir: a run directory written by `hrlkit train`.
+
+    Returns:
+        Column name -> array of shape (n_rows,).
+
+    Raises:
+        HrlkitError: the directory or its `progress.csv` is missing, empty, ragged or holds a non-numeric cell.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "progress.csv"
+    if not run_dir.is_dir():
+        raise HrlkitError(f"run directory {run_dir} does not exist: pass the directory a training run wrote")
+    if not path.is_file():
+        raise HrlkitError(f"{path} not found: pass a run directory written by `hrlkit train` (it logs progress.csv)")
+    with path.open(newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or not rows[0]:
+        raise HrlkitError(f"{path} is empty: wait for the run's first log dump or remove the run from the list")
+    header, body = rows[0], [r for r in rows[1:] if r]  # skip blank lines
+    if not body:
+        raise HrlkitError(f"{path} has a header but no rows: wait for the run's first log dump")
+    ragged = [i + 2 for i, r in enumerate(body) if len(r) != len(header)]
+    if ragged:
+        raise HrlkitError(
+            f"{path} is malformed: line {ragged[0]} has a different number of cells than the header "
+            f"({len(header)}); delete the broken line or re-run"
+        )
+    cells = np.char.strip(np.array(body, dtype=str))  # (n_rows, n_cols)
+    cells[cells == ""] = "nan"  # a metric not recorded in that dump
+    columns = {}
+    for j, name in enumerate(header):
+        try:
+            columns[name] = cells[:, j].astype(np.float64)  # (n_rows,)
+        except ValueError:
+            row, cell = next((i, str(c)) for i, c in enumerate(cells[:, j]) if not _is_float(c))  # error path only
+            raise HrlkitError(
+                f"{path} is malformed: column {name!r} holds the non-numeric cell {cell!r} on line {row + 2}; "
+                f"fix or delete that line"
+            ) from None
+    return columns
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def run_key(run_dir: str | Path) -> tuple[str, str]:
+    """(algo, env) of a run from its `config.yaml`; a missing file or field falls back to the parent dir's name.
+
+    The fallback fits a layout like `runs/td3_pendulum/seed_0`, where the parent names the experiment.
+    """
+    run_dir = Path(run_dir)
+    fallback = run_dir.resolve().parent.name
+    config: dict = {}
+    path = run_dir / "config.yaml"
+    if path.is_file():
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            raise HrlkitError(f"{path} is not valid YAML ({e.__class__.__name__}): fix or delete it") from None
+        config = loaded if isinstance(loaded, dict) else {}
+    run = config.get("run") if isinstance(config.get("run"), dict) else {}
+    algo = config.get("algo") or fallback
+    env = run.get("env") or fallback
+    return str(algo), str(env)
+
+
+def group_runs(run_dirs: Iterable[str | Path]) -> dict[tuple[str, str], list[Path]]:
+    """Group run directories by (algo, env) so the seeds of one algorithm on one env form one curve.
+
+    Args:
+        run_dirs: run directories, in any order.
+
+    Returns:
+        (algo, env) -> run directories, in first-seen order (dict insertion order is the plot's legend order).
+    """
+    groups: dict[tuple[str, str], list[Path]] = {}
+    for run_dir in run_dirs:
+        groups.setdefault(run_key(run_dir), []).append(Path(run_dir))
+    return groups
+
+
+# ----------------------------------------------------------------------------------------------------- aggregation
+def common_grid(curves: Sequence[Curve], num: int = 200) -> np.ndarray:
+    """`num` evenly spaced env steps covered by every curve: from the latest first step to the earliest last step.
+
+    Raises:
+        HrlkitError: the curves do not overlap in env steps.
+    """
+    start = max(float(x[0]) for x, _ in curves)
+    stop = min(float(x[-1]) for x, _ in curves)
+    if start > stop:
+        raise HrlkitError(
+            f"the runs' logged env steps do not overlap ({start:g} > {stop:g}): plot runs of comparable length"
+        )
+    return np.linspace(start, stop, num if stop > start else 1)  # (G,)
+
+
+def aggregate(curves: Sequence[Curve], grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean across seeds and its 95% Student-t confidence interval, on `grid`.
+
+    Each curve is linearly interpolated at the grid points (`np.interp`, so points outside a curve's range take its
+    end values; use `common_grid` to stay inside). With n seeds and per-point sample std s (ddof=1):
+        half_width = t_{0.975, n-1} * s / sqrt(n);  low, high = mean -+ half_width.
+    A single seed has no spread estimate: low == high == mean.
+
+    Args:
+        curves: one (env_steps (N_i,), values (N_i,)) pair per seed, env steps increasing, no NaN.
+        grid: env steps to evaluate at, shape (G,).
+
+    Returns:
+        mean, low, high, each of shape (G,).
+    """
+    grid = np.asarray(grid, dtype=np.float64)
+    assert grid.ndim == 1, f"grid must be 1-D, got shape {grid.shape}"
+    if not curves:
+        raise ValueError("aggregate needs at least one curve")
+    ys = np.stack([np.interp(grid, np.asarray(x, float), np.asarray(y, float)) for x, y in curves])  # (n, G)
+    n = ys.shape[0]
+    mean = ys.mean(axis=0)  # (G,)
+    if n == 1:
+        return mean, mean.copy(), mean.copy()
+    half_width = t_quantile_975(n - 1) * ys.std(axis=0, ddof=1) / math.sqrt(n)  # (G,)
+    return mean, mean - half_width, mean + half_width
+
+
+def seed_curve(progress: dict[str, np.ndarray], metric: str, run_dir: Path) -> Curve:
+    """The (env_steps, values) points of `metric` where both are recorded, sorted by env step."""
+    if STEP_KEY not in progress:
+        raise HrlkitError(f"{run_dir / 'progress.csv'} has no {STEP_KEY!r} column: it was not written by hrlkit")
+    if metric not in progress:
+        raise HrlkitError(
+            f"{run_dir / 'progress.csv'} has no column {metric!r}; choose metric= from: {', '.join(sorted(progress))}"
+        )
+    x, y = progress[STEP_KEY], progress[metric]  # (n_rows,)
+    keep = ~(np.isnan(x) | np.isnan(y))
+    if not keep.any():
+        raise HrlkitError(f"{run_dir / 'progress.csv'} never recorded {metric!r}: train longer or pick another metric=")
+    order = np.argsort(x[keep], kind="stable")
+    return x[keep][order], y[keep][order]
+
+
+def default_metric(progresses: Sequence[dict[str, np.ndarray]]) -> str:
+    """`eval/mean_return` when every run recorded it at least once, else `rollout/ep_rew_mean`."""
+    evaluated = all(DEFAULT_METRICS[0] in p and bool((~np.isnan(p[DEFAULT_METRICS[0]])).any()) for p in progresses)
+    return DEFAULT_METRICS[0] if evaluated else DEFAULT_METRICS[1]
+
+
+# ----------------------------------------------------------------------------------------------------- plotting
+def plot_learning_curves(run_dirs: Iterable[str | Path], out: str | Path, metric: str | None = None) -> Path:
+    """Plot one mean curve with a 95% CI band per (algo, env) group of seeds; one panel per env. Save a PNG.
+
+    Args:
+        run_dirs: run directories (each with `progress.csv` and, ideally, `config.yaml`).
+        out: PNG path to write; parent directories are created.
+        metric: progress.csv column for the y axis; default `eval/mean_return` if every run recorded it,
+            else `rollout/ep_rew_mean`.
+
+    Returns:
+        The path of the written PNG.
+
+    Raises:
+        HrlkitError: no runs, a run without the metric, runs that do not overlap, or `out` not ending in `.png`.
+    """
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {out.with_suffix('.png')}")
+    groups = group_runs(run_dirs)
+    if not groups:
+        raise HrlkitError("no run directories given: pass at least one run directory written by `hrlkit train`")
+    progress = {run: load_progress(run) for runs in groups.values() for run in runs}
+    metric = metric or default_metric(list(progress.values()))
+
+    envs = list(dict.fromkeys(env for _, env in groups))
+    fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4.5), squeeze=False)
+    for ax, env in zip(axes[0], envs, strict=True):
+        for (algo, group_env), runs in groups.items():
+            if group_env != env:
+                continue
+            curves = [seed_curve(progress[run], metric, run) for run in runs]
+            grid = common_grid(curves)
+            mean, low, high = aggregate(curves, grid)
+            n = len(curves)
+            (line,) = ax.plot(grid, mean, label=f"{algo} ({n} seed{'s' if n != 1 else ''})")
+            if n > 1:
+                ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
+        ax.set_title(env)
+        ax.set_xlabel("env steps")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", dpi=100)
+    plt.close(fig)
+    return out

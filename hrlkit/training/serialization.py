@@ -1,0 +1,80 @@
+"""Nested state (module weights, optimizer states, RNG states) to safetensors + JSON, and back, without pickle.
+
+`split_tree` walks dicts, lists and tuples: every tensor (and numpy array) is moved to a flat `{path: tensor}` map
+saved with safetensors, and replaced in the tree by `{"__tensor__": path}`; what remains is JSON. Dicts whose keys are
+not all strings (an optimizer's `state` is keyed by int) are stored as `{"__items__": [[key, value], ...]}`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from hrlkit.errors import HrlkitError
+
+
+def split_tree(tree: Any, prefix: str = "") -> tuple[Any, dict[str, torch.Tensor]]:
+    tensors: dict[str, torch.Tensor] = {}
+
+    def walk(x: Any, path: str) -> Any:
+        if isinstance(x, torch.Tensor):
+            tensors[path] = x.detach().cpu().contiguous()
+            return {"__tensor__": path}
+        if isinstance(x, np.ndarray):
+            tensors[path] = torch.from_numpy(np.ascontiguousarray(x))
+            return {"__tensor__": path, "numpy": True}
+        if isinstance(x, dict):
+            if all(isinstance(k, str) for k in x):
+                return {k: walk(v, f"{path}.{k}" if path else k) for k, v in x.items()}
+            return {"__items__": [[k, walk(v, f"{path}.{k}")] for k, v in x.items()]}
+        if isinstance(x, tuple):
+            return {"__tuple__": [walk(v, f"{path}.{i}") for i, v in enumerate(x)]}
+        if isinstance(x, list):
+            return [walk(v, f"{path}.{i}") for i, v in enumerate(x)]
+        if isinstance(x, (np.integer, np.floating, np.bool_)):
+            return x.item()
+        if x is None or isinstance(x, (bool, int, float, str)):
+            return x
+        raise TypeError(f"cannot serialise {type(x).__name__} at {path!r}")
+
+    return walk(tree, prefix), tensors
+
+
+def join_tree(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(tree, dict):
+        if "__tensor__" in tree:
+            t = tensors[tree["__tensor__"]]
+            return t.numpy() if tree.get("numpy") else t
+        if "__items__" in tree:
+            return {k: join_tree(v, tensors) for k, v in tree["__items__"]}
+        if "__tuple__" in tree:
+            return tuple(join_tree(v, tensors) for v in tree["__tuple__"])
+        return {k: join_tree(v, tensors) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [join_tree(v, tensors) for v in tree]
+    return tree
+
+
+def save_tree(tree: Any, directory: Path, name: str) -> None:
+    """Writes `name.safetensors` and `name.json` into `directory`."""
+    skeleton, tensors = split_tree(tree)
+    save_file(tensors, str(directory / f"{name}.safetensors"))
+    (directory / f"{name}.json").write_text(json.dumps(skeleton))
+
+
+def load_tree(directory: Path, name: str) -> Any:
+    st, js = directory / f"{name}.safetensors", directory / f"{name}.json"
+    try:
+        tensors = load_file(str(st))
+        skeleton = json.loads(js.read_text())
+        return join_tree(skeleton, tensors)
+    except FileNotFoundError as e:
+        raise HrlkitError(f"checkpoint {directory} is incomplete: {Path(e.filename).name} is missing") from None
+    except (SafetensorError, json.JSONDecodeError, KeyError, OSError, ValueError) as e:
+        raise HrlkitError(f"checkpoint {directory} is corrupt ({name}: {str(e).splitlines()[0]}): use another checkpoint") from None

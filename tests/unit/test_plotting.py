@@ -1,0 +1,184 @@
+"""Learning-curve plotting: CSV parsing, grouping, the mean/CI numbers worked by hand, and the PNG."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from hrlkit import plotting
+from hrlkit.errors import HrlkitError
+from hrlkit.plotting import aggregate, common_grid, group_runs, load_progress, plot_learning_curves
+
+# Seed k logs y = x / 100 + k on its own grid of env steps. Lines interpolate exactly, so at any common x the seeds
+# hold x/100 + {0, 1, 2}: mean x/100 + 1, sample std 1, half width t_{0.975,2} / sqrt(3) = 4.303 / sqrt(3).
+SEED_STEPS = {
+    0: np.arange(0, 1001, 100),  # 0 .. 1000
+    1: np.arange(0, 901, 150),  # 0 .. 900  <- shortest run: the grid stops here
+    2: np.arange(50, 1201, 50),  # 50 .. 1200 <- latest start: the grid starts here
+}
+HALF_WIDTH_3_SEEDS = 4.303 / math.sqrt(3)
+
+
+def write_run(run_dir: Path, steps: np.ndarray, offset: float, algo: str | None = "td3", seed: int = 0) -> Path:
+    """A run dir like `hrlkit train` writes: eval every other dump (empty cells between), rollout every dump."""
+    run_dir.mkdir(parents=True)
+    lines = ["time/env_steps,eval/mean_return,rollout/ep_rew_mean"]
+    for i, x in enumerate(steps):
+        y = float(x) / 100 + offset
+        lines.append(f"{float(x)!r},{y!r}," if i % 2 == 0 else f"{float(x)!r},,{-y!r}")
+    (run_dir / "progress.csv").write_text("\n".join(lines) + "\n")
+    if algo is not None:
+        config = {"algo": algo, "run": {"env": "Pendulum-v1", "seed": seed}, "algo_config": {}}
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return run_dir
+
+
+@pytest.fixture
+def three_seeds(tmp_path: Path) -> list[Path]:
+    return [write_run(tmp_path / "td3" / f"seed_{k}", steps, k, seed=k) for k, steps in SEED_STEPS.items()]
+
+
+# ----------------------------------------------------------------------------------------------------- load_progress
+def test_load_progress_parses_columns_and_empty_cells_as_nan(three_seeds: list[Path]) -> None:
+    progress = load_progress(three_seeds[0])
+    assert set(progress) == {"time/env_steps", "eval/mean_return", "rollout/ep_rew_mean"}
+    np.testing.assert_array_equal(progress["time/env_steps"], np.arange(0, 1001, 100, dtype=float))
+    assert all(v.dtype == np.float64 and v.shape == (11,) for v in progress.values())
+    eval_ = progress["eval/mean_return"]
+    np.testing.assert_array_equal(np.isnan(eval_), np.arange(11) % 2 == 1)  # recorded every other dump
+    np.testing.assert_allclose(eval_[::2], np.arange(0, 1001, 200) / 100)
+    assert np.isnan(progress["rollout/ep_rew_mean"][::2]).all()
+
+
+def test_load_progress_missing_dir_names_the_path(tmp_path: Path) -> None:
+    missing = tmp_path / "no_such_run"
+    with pytest.raises(HrlkitError, match="no_such_run.*does not exist"):
+        load_progress(missing)
+
+
+def test_load_progress_missing_csv(tmp_path: Path) -> None:
+    (tmp_path / "run").mkdir()
+    with pytest.raises(HrlkitError, match=r"progress\.csv not found"):
+        load_progress(tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("", "is empty"),
+        ("time/env_steps,eval/mean_return\n", "no rows"),
+        ("time/env_steps,eval/mean_return\n1.0,2.0\n2.0,3.0,4.0\n", "line 3"),
+        ("time/env_steps,eval/mean_return\n1.0,abc\n", "'eval/mean_return' holds the non-numeric cell 'abc' on line 2"),
+    ],
+)
+def test_load_progress_malformed(tmp_path: Path, text: str, match: str) -> None:
+    (tmp_path / "progress.csv").write_text(text)
+    with pytest.raises(HrlkitError, match=match) as info:
+        load_progress(tmp_path)
+    assert "\n" not in str(info.value)  # one-line message
+
+
+# ----------------------------------------------------------------------------------------------------- grouping
+def test_group_runs_by_algo_and_env_with_parent_dir_fallback(tmp_path: Path, three_seeds: list[Path]) -> None:
+    sac = write_run(tmp_path / "sac" / "seed_0", np.arange(0, 501, 100), 0.0, algo="sac")
+    bare = [write_run(tmp_path / "my_experiment" / f"s{k}", np.arange(0, 501, 100), k, algo=None) for k in range(2)]
+    groups = group_runs([three_seeds[0], sac, bare[0], three_seeds[1], bare[1], three_seeds[2]])
+    assert groups == {
+        ("td3", "Pendulum-v1"): three_seeds,
+        ("sac", "Pendulum-v1"): [sac],
+        ("my_experiment", "my_experiment"): bare,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------- aggregation
+def test_t_table_matches_numerical_integration_of_the_t_density() -> None:
+    """P(0 < T < t_{0.975, df}) must be 0.475; integrate the Student-t density with the trapezoid rule."""
+    for df in [1, 2, 3, 5, 10, 30]:
+        q = plotting.t_quantile_975(df)
+        t = np.linspace(0.0, q, 200_001)
+        log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+        pdf = np.exp(log_norm - (df + 1) / 2 * np.log1p(t**2 / df))
+        area = float(np.sum((pdf[1:] + pdf[:-1]) / 2 * np.diff(t)))
+        assert area == pytest.approx(0.475, abs=2e-5), df  # the table has 3 decimals
+    assert plotting.t_quantile_975(31) == plotting.t_quantile_975(1000) == 1.96
+
+
+def test_aggregate_two_seeds_by_hand() -> None:
+    # At each grid point the seeds hold 0 and 2: mean 1, s = sqrt(2), s/sqrt(2) = 1, t_{0.975,1} = 12.706.
+    curves = [(np.array([0.0, 10.0]), np.array([0.0, 0.0])), (np.array([0.0, 10.0]), np.array([2.0, 2.0]))]
+    mean, low, high = aggregate(curves, np.array([0.0, 5.0, 10.0]))
+    np.testing.assert_allclose(mean, [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(low, [1 - 12.706] * 3)
+    np.testing.assert_allclose(high, [1 + 12.706] * 3)
+
+
+def test_aggregate_interpolates_three_seeds_on_different_grids(three_seeds: list[Path]) -> None:
+    curves = [plotting.seed_curve(load_progress(run), "eval/mean_return", run) for run in three_seeds]
+    grid = common_grid(curves)
+    assert grid[0] == 50.0 and grid[-1] == 900.0  # eval at even dumps: seed 2 from 50, seed 1 up to 900
+    mean, low, high = aggregate(curves, grid)
+    assert mean.shape == low.shape == high.shape == grid.shape
+    np.testing.assert_allclose(mean, grid / 100 + 1)
+    np.testing.assert_allclose(high - mean, HALF_WIDTH_3_SEEDS, rtol=1e-12)
+    np.testing.assert_allclose(mean - low, HALF_WIDTH_3_SEEDS, rtol=1e-12)
+
+
+def test_aggregate_single_seed_has_no_band() -> None:
+    mean, low, high = aggregate([(np.array([0.0, 4.0]), np.array([1.0, 3.0]))], np.array([0.0, 1.0, 4.0]))
+    np.testing.assert_allclose(mean, [1.0, 1.5, 3.0])
+    np.testing.assert_array_equal(low, mean)
+    np.testing.assert_array_equal(high, mean)
+
+
+def test_common_grid_rejects_runs_that_do_not_overlap() -> None:
+    curves = [(np.array([0.0, 10.0]), np.zeros(2)), (np.array([20.0, 30.0]), np.zeros(2))]
+    with pytest.raises(HrlkitError, match="do not overlap"):
+        common_grid(curves)
+
+
+def test_default_metric_prefers_eval_when_every_run_recorded_it(three_seeds: list[Path]) -> None:
+    progresses = [load_progress(run) for run in three_seeds]
+    assert plotting.default_metric(progresses) == "eval/mean_return"
+    progresses[1]["eval/mean_return"][:] = np.nan
+    assert plotting.default_metric(progresses) == "rollout/ep_rew_mean"
+    del progresses[1]["eval/mean_return"]
+    assert plotting.default_metric(progresses) == "rollout/ep_rew_mean"
+
+
+# ----------------------------------------------------------------------------------------------------- the plot
+def test_plot_learning_curves_writes_png_with_mean_line(
+    tmp_path: Path, three_seeds: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures = []
+    monkeypatch.setattr(plotting.plt, "close", figures.append)  # keep the figure to inspect what was drawn
+    sac = write_run(tmp_path / "sac" / "seed_0", np.arange(0, 501, 100), 5.0, algo="sac")
+
+    out = plot_learning_curves([*three_seeds, sac], tmp_path / "plots" / "curves.png")
+
+    assert out == tmp_path / "plots" / "curves.png"
+    assert out.stat().st_size > 1000
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (ax,) = figures[0].axes
+    assert ax.get_title() == "Pendulum-v1"
+    assert ax.get_xlabel() == "env steps"
+    assert ax.get_ylabel() == "eval/mean_return"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["td3 (3 seeds)", "sac (1 seed)"]
+    td3_line, sac_line = ax.get_lines()
+    x, y = td3_line.get_data()
+    np.testing.assert_allclose(y, np.asarray(x) / 100 + 1)
+    assert len(ax.collections) == 1  # one CI band: the single sac seed has none
+
+
+def test_plot_learning_curves_explicit_metric_and_errors(tmp_path: Path, three_seeds: list[Path]) -> None:
+    out = plot_learning_curves(three_seeds, tmp_path / "rollout.png", metric="rollout/ep_rew_mean")
+    assert out.stat().st_size > 0
+    with pytest.raises(HrlkitError, match="no column 'train/nope'"):
+        plot_learning_curves(three_seeds, tmp_path / "x.png", metric="train/nope")
+    with pytest.raises(HrlkitError, match="must end in .png"):
+        plot_learning_curves(three_seeds, tmp_path / "x.pdf")
+    with pytest.raises(HrlkitError, match="does not exist"):
+        plot_learning_curves([tmp_path / "missing_run"], tmp_path / "x.png")
