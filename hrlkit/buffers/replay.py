@@ -67,7 +67,7 @@ class ReplayBuffer:
         else:
             self.actions = np.zeros((capacity, n_envs, *action_space.shape), dtype=np.float32)
         self.rewards = np.zeros((capacity, n_envs), dtype=np.float32)
-        self.terminated = np.zeros((capacity, n_envs), dtype=np.float32)
+        self.terminated = np.zeros((capacity, n_envs), dtype=np.bool_)  # 1 byte; a float32 tensor once sampled
         self.pos = 0  # next row to write
         self.full = False
 
@@ -133,7 +133,7 @@ class ReplayBuffer:
             actions=self._tensor(self.actions[rows, envs]),
             rewards=self._tensor(self.rewards[rows, envs]),
             next_obs=self._take(self.next_obs, rows, envs),
-            terminated=self._tensor(self.terminated[rows, envs]),
+            terminated=self._tensor(self.terminated[rows, envs].astype(np.float32)),
             weights=self._tensor(np.ones(len(flat), np.float32) if weights is None else weights.astype(np.float32)),
             indices=torch.as_tensor(flat, device=self.device),
         )

@@ -121,7 +121,7 @@ class TD3Learner(Learner):
         return loss, {"critic_loss": loss.item(), "q_mean": q.detach().mean().item()}
 
     def actor_loss(self, obs: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        loss = -self.critic(obs, self.actor(obs))[0].mean()  # Q_1 only, as in the paper
+        loss = -self.critic.first(obs, self.actor(obs)).mean()  # Q_1 only, as in the paper
         return loss, {"actor_loss": loss.item()}
 
     def update(self, batch: ReplayBatch) -> dict[str, float]:

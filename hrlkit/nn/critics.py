@@ -37,3 +37,14 @@ class QEnsemble(nn.Module):
         x = torch.cat([obs, actions], dim=-1)  # (B, obs+act)
         x = x.unsqueeze(0).expand(self.n_critics, -1, -1)  # (E, B, obs+act), a view: no copy
         return self.net(x).squeeze(-1)  # (E, B)
+
+    def first(self, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Q_1 alone (TD3's actor loss), at the cost of one member rather than the whole ensemble.
+
+        Shapes:
+            obs: (B, obs_dim), actions: (B, act_dim) -> (B,)
+        """
+        x = torch.cat([obs, actions], dim=-1)  # (B, obs+act)
+        for layer in self.net:
+            x = torch.addmm(layer.bias[0], x, layer.weight[0]) if isinstance(layer, EnsembleLinear) else layer(x)
+        return x.squeeze(-1)  # (B,)

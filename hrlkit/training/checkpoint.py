@@ -18,6 +18,7 @@ import os
 import platform
 import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,6 @@ def load_checkpoint(ckpt: Path, with_replay: bool = True) -> tuple[dict[str, Any
         try:
             with np.load(ckpt / "replay.npz", allow_pickle=False) as data:
                 replay = {k: data[k] for k in data.files}
-        except (ValueError, OSError, EOFError) as e:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise HrlkitError(f"checkpoint {ckpt} has a corrupt replay.npz ({str(e).splitlines()[0]})") from None
     return meta, agent_state, loop_state, replay

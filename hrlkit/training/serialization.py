@@ -21,14 +21,26 @@ from hrlkit.errors import HrlkitError
 
 def split_tree(tree: Any, prefix: str = "") -> tuple[Any, dict[str, torch.Tensor]]:
     tensors: dict[str, torch.Tensor] = {}
+    storages: set[tuple[torch.device, int]] = set()
+
+    def store(t: torch.Tensor, path: str) -> str:
+        # Dotted paths can collide ({"a.b": x, "a": {"b": y}}): the skeleton records the key actually used.
+        key = path
+        while key in tensors:
+            key += "#"
+        # safetensors refuses tensors that share memory (the same tensor twice, a view beside its base): copy those.
+        storage = (t.device, t.untyped_storage().data_ptr())
+        if storage in storages and t.numel() > 0:
+            t = t.clone()
+        storages.add(storage)
+        tensors[key] = t
+        return key
 
     def walk(x: Any, path: str) -> Any:
         if isinstance(x, torch.Tensor):
-            tensors[path] = x.detach().cpu().contiguous()
-            return {"__tensor__": path}
+            return {"__tensor__": store(x.detach().cpu().contiguous(), path)}
         if isinstance(x, np.ndarray):
-            tensors[path] = torch.from_numpy(np.ascontiguousarray(x))
-            return {"__tensor__": path, "numpy": True}
+            return {"__tensor__": store(torch.from_numpy(np.ascontiguousarray(x)), path), "numpy": True}
         if isinstance(x, dict):
             if all(isinstance(k, str) for k in x):
                 return {k: walk(v, f"{path}.{k}" if path else k) for k, v in x.items()}

@@ -1,0 +1,234 @@
+"""Config: abbreviated keys, type coercion, one-line errors with close matches, presets, field help, round trips."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import yaml
+
+from hrlkit.algorithms import config_from_dict, default_config
+from hrlkit.config import (
+    RunConfig,
+    TrainConfig,
+    apply_preset,
+    describe,
+    field_docs,
+    load_yaml,
+    parse_overrides,
+    preset_path,
+    resolve_key,
+    set_value,
+    to_dict,
+)
+from hrlkit.errors import HrlkitError
+from hrlkit.learners import DDPGConfig, SACConfig, TD3Config
+
+
+@pytest.fixture
+def sac() -> TrainConfig:
+    return TrainConfig("sac", RunConfig(), SACConfig())
+
+
+def one_line_error(excinfo: pytest.ExceptionInfo) -> str:
+    message = str(excinfo.value)
+    assert "\n" not in message
+    return message
+
+
+# ------------------------------------------------------------------------------------------------------- keys
+@pytest.mark.parametrize("key", ["total-env-steps", "--total-env-steps", "total_env_steps", "run.total-env-steps"])
+def test_abbreviated_run_key(sac, key):
+    set_value(sac, key, "5000")
+    assert sac.run.total_env_steps == 5000
+
+
+@pytest.mark.parametrize("key", ["actor-lr", "--actor_lr", "algo.actor-lr", "--algo.actor-lr"])
+def test_abbreviated_algo_key(sac, key):
+    set_value(sac, key, "1e-4")
+    assert sac.algo_config.actor_lr == 1e-4
+    assert sac.run == RunConfig()  # nothing else moved
+
+
+def test_parse_overrides_both_forms(sac):
+    parse_overrides(sac, ["--seed", "3", "--critic-lr=2e-3", "--hidden", "32,32"])
+    assert sac.run.seed == 3 and sac.algo_config.critic_lr == 2e-3 and sac.algo_config.hidden == (32, 32)
+    with pytest.raises(HrlkitError, match="needs a value"):
+        parse_overrides(sac, ["--seed"])
+    with pytest.raises(HrlkitError, match="unexpected argument 'seed'"):
+        parse_overrides(sac, ["seed", "3"])
+
+
+def test_mistyped_key_suggests_close_matches(sac):
+    with pytest.raises(HrlkitError) as excinfo:
+        set_value(sac, "--actor-l", "1e-3")
+    message = one_line_error(excinfo)
+    assert message.startswith("unknown config key --actor-l (did you mean: ")
+    assert "actor_lr" in message
+    assert "hrlkit train sac --help" in message
+    with pytest.raises(HrlkitError, match="total_env_steps"):
+        set_value(sac, "total-env-step", "10")
+
+
+# --------------------------------------------------------------------------------------------------- coercion
+@pytest.mark.parametrize(("text", "expected"), [("5e3", 5000), ("5000", 5000), ("2.0", 2), (7, 7), (7.0, 7)])
+def test_int_coercion(sac, text, expected):
+    set_value(sac, "total-env-steps", text)
+    assert sac.run.total_env_steps == expected and type(sac.run.total_env_steps) is int
+
+
+@pytest.mark.parametrize("text", ["5.5", "abc", "", True])
+def test_int_coercion_refuses_non_integers(sac, text):
+    with pytest.raises(HrlkitError) as excinfo:
+        set_value(sac, "total-env-steps", text)
+    assert one_line_error(excinfo).startswith("--run.total-env-steps expects an integer")
+    assert sac.run.total_env_steps == RunConfig().total_env_steps
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("64,64", (64, 64)), ("[64, 64]", (64, 64)), ("32", (32,)), ([8, 16], (8, 16)), ("1e2,4", (100, 4))],
+)
+def test_tuple_coercion(sac, text, expected):
+    set_value(sac, "hidden", text)
+    assert sac.algo_config.hidden == expected and type(sac.algo_config.hidden) is tuple
+    assert all(type(h) is int for h in sac.algo_config.hidden)
+
+
+def test_tuple_of_wrong_items_is_refused(sac):
+    with pytest.raises(HrlkitError, match="--algo.hidden expects an integer"):
+        set_value(sac, "hidden", "64,big")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("false", False), ("no", False), ("0", False), ("True", True), ("on", True), (True, True)]
+)
+def test_bool_coercion(sac, text, expected):
+    set_value(sac, "learn-entropy-coef", text)
+    assert sac.algo_config.learn_entropy_coef is expected
+
+
+def test_bool_refuses_other_words(sac):
+    with pytest.raises(HrlkitError) as excinfo:
+        set_value(sac, "save-replay-buffer", "maybe")
+    assert one_line_error(excinfo) == "--run.save-replay-buffer expects true or false, got 'maybe'"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("none", None), ("None", None), ("null", None), (None, None), ("-2", -2.0), ("-0.5", -0.5)]
+)
+def test_optional_coercion(sac, text, expected):
+    sac.algo_config.target_entropy = 1.0
+    set_value(sac, "target-entropy", text)
+    assert sac.algo_config.target_entropy == expected
+    if expected is not None:
+        assert type(sac.algo_config.target_entropy) is float
+
+
+def test_wrong_type_for_float_and_optional_float(sac):
+    with pytest.raises(HrlkitError) as excinfo:
+        set_value(sac, "actor-lr", "fast")
+    assert one_line_error(excinfo) == "--algo.actor-lr expects a number, got 'fast'"
+    with pytest.raises(HrlkitError, match="--algo.target-entropy expects a number"):
+        set_value(sac, "target-entropy", "high")
+
+
+def test_dict_field(sac):
+    set_value(sac, "env-kwargs", "{g: 9.81}")
+    assert sac.run.env_kwargs == {"g": 9.81}
+    with pytest.raises(HrlkitError, match="expects a mapping"):
+        set_value(sac, "env-kwargs", "9.81")
+
+
+# ---------------------------------------------------------------------------------------------------- presets
+def test_packaged_preset_sets_its_algorithm_section():
+    data = load_yaml(preset_path("Pendulum-v1"))
+    sac = default_config("sac")
+    apply_preset(sac, data, "Pendulum-v1.yaml")
+    assert (sac.run.total_env_steps, sac.run.eval_freq, sac.run.learning_starts) == (20000, 2000, 1000)
+    assert sac.algo_config.actor_lr == sac.algo_config.critic_lr == sac.algo_config.entropy_lr == 0.001
+    td3 = default_config("td3")
+    apply_preset(td3, data, "Pendulum-v1.yaml")
+    assert td3.algo_config.exploration_noise == 0.1 and td3.run.eval_freq == 2000
+
+
+def test_preset_forms(sac, tmp_path):
+    # a flat {run:, algo:} preset, with dotted and nested keys
+    apply_preset(sac, {"run": {"seed": 4}, "algo": {"hidden": [32]}, "algo.gamma": 0.9}, "flat")
+    assert (sac.run.seed, sac.algo_config.hidden, sac.algo_config.gamma) == (4, (32,), 0.9)
+    # a preset with sections for other algorithms only leaves this one alone
+    before = dataclasses.replace(sac.algo_config)
+    apply_preset(sac, {"td3": {"algo": {"actor_lr": 0.5}}}, "other")
+    assert sac.algo_config == before
+    # a bad key names the file it came from
+    with pytest.raises(HrlkitError, match=r"^bad.yaml: unknown config key --algo\.actor-l "):
+        apply_preset(sac, {"sac": {"algo": {"actor_l": 0.1}}}, "bad.yaml")
+    path = tmp_path / "mine.yaml"
+    path.write_text("sac:\n  run: {seed: 11}\n")
+    apply_preset(sac, load_yaml(preset_path(str(path))), str(path))
+    assert sac.run.seed == 11
+
+
+def test_preset_errors(tmp_path):
+    with pytest.raises(HrlkitError, match="unknown preset 'Pendulum-v2' \\(did you mean: Pendulum-v1\\?\\)"):
+        preset_path("Pendulum-v2")
+    with pytest.raises(HrlkitError, match="does not exist"):
+        load_yaml(tmp_path / "missing.yaml")
+    (tmp_path / "broken.yaml").write_text("sac: [unclosed\n")
+    with pytest.raises(HrlkitError, match="not valid YAML"):
+        load_yaml(tmp_path / "broken.yaml")
+
+
+# ------------------------------------------------------------------------------------------------- field help
+def test_field_docs_of_sac_config():
+    docs = field_docs(SACConfig)
+    assert docs["actor_lr"] == "actor learning rate (Adam)"
+    assert docs["gamma"] == "discount factor"
+    assert docs["target_entropy"] == "entropy target; None means -dim(actions)"
+    assert set(docs) == {f.name for f in dataclasses.fields(SACConfig)}  # every field documented
+
+
+def test_field_docs_follow_inheritance():
+    docs = field_docs(DDPGConfig)
+    assert docs["n_critics"] == "critics in the ensemble (DDPG: one)"  # the subclass's help wins
+    assert docs["actor_lr"] == field_docs(TD3Config)["actor_lr"] == "actor learning rate (Adam)"
+
+
+def test_help_rows_name_flags_that_set_value_accepts(sac):
+    # `hrlkit train ALGO --help` prints describe(group, "run.") and describe(group, "algo.")
+    rows = describe(sac.run, "run.") + describe(sac.algo_config, "algo.")
+    by_flag = {flag: (default, help_) for flag, default, help_ in rows}
+    assert by_flag["--run.total-env-steps"] == ("20000", "environment steps to train for, summed over parallel envs")
+    assert by_flag["--algo.hidden"] == ("(256, 256)", "hidden layer sizes of the actor and of each critic")
+    assert len(rows) == len(dataclasses.fields(RunConfig)) + len(dataclasses.fields(SACConfig))
+    for flag, _, help_ in rows:
+        assert help_, f"{flag} has no help"
+        assert resolve_key(sac, flag) == flag[2:].replace("-", "_")
+
+
+# ------------------------------------------------------------------------------------------------- round trip
+@pytest.mark.parametrize("algo", ["sac", "td3", "ddpg"])
+def test_config_from_dict_inverts_to_dict(algo):
+    tc = default_config(algo)
+    set_value(tc, "hidden", "64,32")
+    set_value(tc, "total-env-steps", "5e3")
+    set_value(tc, "env-kwargs", "{g: 9.81, render_mode: null}")
+    set_value(tc, "gamma", "0.95")
+    if algo == "sac":
+        set_value(tc, "target-entropy", "-3")
+    back = config_from_dict(to_dict(tc))
+    assert back == tc
+    assert type(back.algo_config) is type(tc.algo_config)
+    # and through YAML, as config.yaml and meta.json store it
+    assert config_from_dict(yaml.safe_load(yaml.safe_dump(to_dict(tc)))) == tc
+
+
+def test_ddpg_defaults_survive_a_round_trip():
+    back = config_from_dict(to_dict(default_config("ddpg")))
+    assert isinstance(back.algo_config, DDPGConfig)
+    assert (back.algo_config.n_critics, back.algo_config.policy_delay, back.algo_config.target_noise) == (1, 1, 0.0)
+
+
+def test_config_from_dict_refuses_unknown_algorithm():
+    with pytest.raises(HrlkitError, match="unknown algorithm 'sak' \\(did you mean: sac"):
+        config_from_dict({"algo": "sak", "run": {}, "algo_config": {}})
