@@ -22,12 +22,18 @@ from hrlkit.errors import HrlkitError
 from hrlkit.types import ReplayBatch
 
 
+def _storage_dtype(dtype: np.dtype) -> np.dtype:
+    # float64 observations (MuJoCo, gymnasium-robotics) are kept as float32: the networks compute in float32 anyway,
+    # and it halves the buffer.
+    return np.dtype(np.float32) if np.dtype(dtype) == np.float64 else np.dtype(dtype)
+
+
 def _obs_arrays(space: gym.Space, capacity: int, n_envs: int) -> np.ndarray | dict[str, np.ndarray]:
     if isinstance(space, gym.spaces.Dict):
-        return {k: np.zeros((capacity, n_envs, *s.shape), dtype=s.dtype) for k, s in space.spaces.items()}
+        return {k: np.zeros((capacity, n_envs, *s.shape), dtype=_storage_dtype(s.dtype)) for k, s in space.spaces.items()}
     if isinstance(space, gym.spaces.Discrete):
         return np.zeros((capacity, n_envs), dtype=np.int64)
-    return np.zeros((capacity, n_envs, *space.shape), dtype=space.dtype)
+    return np.zeros((capacity, n_envs, *space.shape), dtype=_storage_dtype(space.dtype))
 
 
 def _nbytes(x: np.ndarray | dict[str, np.ndarray]) -> int:

@@ -74,7 +74,8 @@ def test_flat_index_maps_to_row_and_env():
 def test_dict_observations_get_one_array_per_key():
     buf = ReplayBuffer(5, GOAL_OBS, PENDULUM_ACT, n_envs=2)
     assert buf.obs["observation"].shape == (5, 2, 4) and buf.obs["observation"].dtype == np.float32
-    assert buf.obs["desired_goal"].shape == (5, 2, 2) and buf.obs["desired_goal"].dtype == np.float64
+    # float64 observations are stored as float32 (half the memory; the networks compute in float32)
+    assert buf.obs["desired_goal"].shape == (5, 2, 2) and buf.obs["desired_goal"].dtype == np.float32
     for r in range(3):
         add_row(buf, r)
     batch = buf.gather(np.array([5, 2]))  # (2, 1) and (1, 0)
@@ -93,10 +94,10 @@ def test_bytes_per_transition_pendulum():
 
 
 def test_bytes_per_transition_dict():
-    # obs: 4 x 4 (float32) + 2 x 8 (float64) = 32, twice = 64; action Box(2,) float64 stored as float32 = 8;
-    # reward 4, terminated 1: 77
+    # obs: 4 x 4 (float32) + 2 x 4 (float64 stored as float32) = 24, twice = 48; action Box(2,) float64 stored as
+    # float32 = 8; reward 4, terminated 1: 61
     act = gym.spaces.Box(-1.0, 1.0, (2,), np.float64)
-    assert ReplayBuffer(10, GOAL_OBS, act, n_envs=3).bytes_per_transition == 77
+    assert ReplayBuffer(10, GOAL_OBS, act, n_envs=3).bytes_per_transition == 61
 
 
 @pytest.mark.parametrize(("obs_space", "n_envs"), [(PENDULUM_OBS, 1), (GOAL_OBS, 2)])
