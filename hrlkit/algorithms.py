@@ -115,8 +115,10 @@ class OffPolicyAlgorithm:
     def learn(self, total_env_steps: int | None = None, progress_bar: bool = False) -> OffPolicyAlgorithm:
         """Train until the run has taken `total_env_steps` env steps in all (default: the config's)."""
         run = self.config.run
-        if total_env_steps is not None:
+        if total_env_steps is not None and int(total_env_steps) != run.total_env_steps:
             run.total_env_steps = int(total_env_steps)
+            if self.run_dir is not None:
+                save_yaml(self.config, self.run_dir / "config.yaml")  # the saved config stays the one that ran
         if self.state is None:
             self.state = start_episodes(self.envs, run.seed + 1)
         checkpoint = self._save_run_checkpoint if self.run_dir is not None else None
@@ -149,7 +151,7 @@ class OffPolicyAlgorithm:
             self.run_dir / "checkpoints" / str(state.env_steps),
             self._meta(),
             self.agent.state_tree(),
-            state.to_tree(),
+            {**state.to_tree(), "logger": self.logger.state_dict()},
             self.agent.replay_state() if run.save_replay_buffer else None,
             keep=run.keep_checkpoints,
         )
@@ -191,7 +193,11 @@ class OffPolicyAlgorithm:
             set_value(config, k, v)
         model = model_cls.__new__(model_cls)
         model.config, model.run_dir, model.verbose, model.tensorboard = config, run_dir, verbose, True
-        model._build(None, resume_step=int(meta["env_steps"]))
+        # Rows logged after the checkpoint are dropped; so is a provisional last row at its step (see Logger.dump).
+        logs = loop_state.get("logger", {})
+        step = int(meta["env_steps"])
+        model._build(None, resume_step=step - 1 if logs.get("provisional_step") == step else step)
+        model.logger.load_state_dict(logs)
         model.agent.load_state_tree(agent_state)
         if replay is not None:
             model.agent.load_replay_state(replay)

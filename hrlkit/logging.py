@@ -3,6 +3,9 @@
 Learners and agents return stats; only the loop records them. `record_mean` accumulates a mean until the next dump
 (losses averaged over the updates between dumps); `record` keeps the last value. Keys are `{group}/{name}`, with the
 level in front for hierarchical agents (`low/train/critic_loss`).
+
+What was recorded since the last dump is part of a checkpoint (`state_dict`), so a resumed run averages over exactly
+the values an uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -10,10 +13,21 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+
+
+@dataclass
+class _Provisional:
+    """A row written early (the last step of `learn` fell inside a log period) and what had accumulated before it."""
+
+    step: int
+    values: dict[str, float]
+    sums: dict[str, float]
+    counts: dict[str, int]
 
 
 class Logger:
@@ -38,6 +52,7 @@ class Logger:
         self._counts: dict[str, int] = defaultdict(int)
         self._rows: list[dict[str, str]] = []
         self._fieldnames: list[str] = []
+        self._provisional: _Provisional | None = None
         self._tb = None
         if run_dir is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -67,8 +82,16 @@ class Logger:
         for k, v in stats.items():
             self.record_mean(f"{prefix}{k}", v)
 
-    def dump(self, step: int) -> dict[str, float]:
-        """Write everything recorded since the last dump at `step` (env steps); return what was written."""
+    def dump(self, step: int, provisional: bool = False) -> dict[str, float]:
+        """Write everything recorded since the last dump at `step` (env steps); return what was written.
+
+        `provisional`: the row closes a log period early (training stopped inside it). The logger remembers what it
+        had accumulated; if training continues (`reopen`, or a resume from a checkpoint taken right after), the row
+        is taken back and the period goes on, so the log reads as if training had never stopped.
+        """
+        self._provisional = (
+            _Provisional(step, dict(self._values), dict(self._sums), dict(self._counts)) if provisional else None
+        )
         values = dict(self._values)
         values.update({k: self._sums[k] / self._counts[k] for k in self._sums})
         values["time/env_steps"] = float(step)
@@ -86,6 +109,36 @@ class Logger:
             width = max(len(k) for k in values)
             self.console.print("\n".join(f"{k:<{width}}  {v:.6g}" for k, v in sorted(values.items())))
         return values
+
+    # ------------------------------------------------------------------------------------------ resume support
+    def state_dict(self) -> dict[str, Any]:
+        """What the next dump would average (or, right after a provisional dump, what it had), for a checkpoint."""
+        p = self._provisional
+        if p is not None:
+            return {"values": p.values, "sums": p.sums, "counts": p.counts, "provisional_step": p.step}
+        return {"values": dict(self._values), "sums": dict(self._sums), "counts": dict(self._counts)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore `state_dict` (a resume; the Logger was made with `resume_step` before the provisional row)."""
+        self._values = {k: float(v) for k, v in state.get("values", {}).items()}
+        self._sums = defaultdict(float, {k: float(v) for k, v in state.get("sums", {}).items()})
+        self._counts = defaultdict(int, {k: int(v) for k, v in state.get("counts", {}).items()})
+        self._provisional = None
+
+    def reopen(self) -> None:
+        """Training goes on after a provisional dump: take its row back and continue accumulating its period."""
+        p, self._provisional = self._provisional, None
+        if p is None:
+            return
+        self._values, self._sums, self._counts = dict(p.values), defaultdict(float, p.sums), defaultdict(int, p.counts)
+        if self.run_dir is not None:
+            self._rows = [r for r in self._rows if float(r.get("time/env_steps") or 0) < p.step]
+            self._rewrite()
+        if self._tb is not None:  # a new writer that hides the events logged at or after the provisional step
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb.close()
+            self._tb = SummaryWriter(str(self.run_dir), purge_step=p.step)
 
     def _write_csv(self, values: dict[str, float]) -> None:
         row = {k: repr(v) for k, v in values.items()}

@@ -7,7 +7,9 @@ at a checkpoint is reproduced by resetting with its recorded seed and replaying 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -23,9 +25,18 @@ _REGISTERING_PACKAGES = ("gymnasium_robotics", "ale_py", "metaworld", "hrlkit.en
 def _ensure_registered(env_id: str) -> None:
     if env_id in gym.registry:
         return
+    if ":" in env_id:  # Gymnasium's "module:EnvId": importing the module registers the id
+        module, _ = env_id.split(":", 1)
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise HrlkitError(f"cannot import {module!r} for env id {env_id!r}: {e}") from None
+        return
     for pkg in _REGISTERING_PACKAGES:
         try:
-            mod = importlib.import_module(pkg)
+            # gymnasium-robotics prints a notice about Adroit envs to stderr on import: keep it out of a one-line error
+            with contextlib.redirect_stderr(io.StringIO()):
+                mod = importlib.import_module(pkg)
         except ImportError:
             continue
         if pkg == "gymnasium_robotics" and hasattr(gym, "register_envs"):
@@ -37,7 +48,7 @@ def _ensure_registered(env_id: str) -> None:
 def check_env_id(env_id: str) -> None:
     """Raise a one-line `HrlkitError` for an unknown id, with the closest registered ids."""
     _ensure_registered(env_id)
-    if env_id not in gym.registry:
+    if env_id.split(":", 1)[-1] not in gym.registry:
         raise HrlkitError(
             f"unknown env id {env_id!r}{close_matches(env_id, gym.registry.keys())}; "
             "list the ids with `python -c 'import gymnasium; gymnasium.pprint_registry()'`"

@@ -9,11 +9,18 @@ handed to the agent is always the true final observation (never a reset one), an
 lets a resumed run log exactly what an uninterrupted one would.
 
 Periods (`log_interval`, `eval_freq`, `checkpoint_freq`) are in env steps and fire when the counter crosses a multiple,
-so they work with any `n_envs`. Order at a boundary: evaluate, dump logs, checkpoint.
+so they work with any `n_envs`. Order at a boundary: evaluate, dump logs, checkpoint. The last step of a run also
+dumps and checkpoints; when it falls inside a log period, that row is provisional (see `Logger.dump`).
+
+Ctrl-C: the first SIGINT only asks the loop to stop after the env step in progress; it then checkpoints (a state in
+which agent, buffer, RNGs and logs all agree, so the resume is exact) and raises KeyboardInterrupt. A second SIGINT
+interrupts at once, without a checkpoint: one taken halfway through an update could not resume exactly.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -114,6 +121,37 @@ def restore_episodes(envs: gym.vector.SyncVectorEnv, state: LoopState) -> None:
             )
 
 
+class _StopRequest:
+    """Turns the first SIGINT into a request that the loop honours between env steps (see the module docstring)."""
+
+    def __init__(self, console: Any, checkpoints: bool) -> None:
+        self.console, self.checkpoints = console, checkpoints
+        self.requested = False
+        self._previous: Any = None
+        self._installed = False
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # signal handlers can only be set from the main thread, and only it receives SIGINT
+        previous = signal.getsignal(signal.SIGINT)
+        if previous is signal.SIG_IGN:
+            return  # e.g. a background job: Ctrl-C is not meant for it
+        self._previous, self._installed = previous, True
+        signal.signal(signal.SIGINT, self._handle)
+
+    def uninstall(self) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.default_int_handler)
+            self._installed = False
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        then = ", then a checkpoint" if self.checkpoints else ""
+        self.console.print(f"Ctrl-C: stopping after this env step{then} (again: stop at once)")
+
+
 def _crossed(before: int, after: int, period: int) -> bool:
     return period > 0 and after // period > before // period
 
@@ -134,10 +172,13 @@ def train_off_policy(
     `agent` provides act, random_actions, observe and update (see `hrlkit.agents.FlatAgent`).
     """
     n_envs = envs.num_envs
+    logger.reopen()  # a provisional last row of an earlier `learn` is taken back: this call continues its period
     bar = ProgressBar(run.total_env_steps, state.env_steps, logger.console) if progress_bar else None
     t0, steps0 = time.perf_counter(), state.env_steps
     obs = state.obs
+    stop = _StopRequest(logger.console, checkpoints=checkpoint is not None)
     try:
+        stop.install()
         while state.env_steps < run.total_env_steps:
             # ---- collect
             if state.env_steps < run.learning_starts:
@@ -172,21 +213,26 @@ def train_off_policy(
                 if on_eval is not None:
                     on_eval(now, state.last_eval)
             final = now >= run.total_env_steps
-            if _crossed(before, now, run.log_interval) or final:
+            log_due = _crossed(before, now, run.log_interval)
+            if log_due or final:
                 sps = (now - steps0) / max(time.perf_counter() - t0, 1e-9)
                 _record_progress(logger, state, sps)
-                logger.dump(now)
-            if checkpoint is not None and (_crossed(before, now, run.checkpoint_freq) or final):
+                logger.dump(now, provisional=not log_due)
+            checkpointed = checkpoint is not None and (_crossed(before, now, run.checkpoint_freq) or final)
+            if checkpointed:
                 checkpoint(state)
             if bar is not None:
                 sps = (now - steps0) / max(time.perf_counter() - t0, 1e-9)
                 bar.update(now, sps, _eval_text(state.last_eval) if state.last_eval else None)
-    except KeyboardInterrupt:
-        if checkpoint is not None:
-            logger.console.print(f"interrupted at {state.env_steps} env steps: saving a checkpoint")
-            checkpoint(state)
-        raise
+            if stop.requested and not final:
+                if checkpoint is not None:
+                    saved = "its checkpoint is saved" if checkpointed else "saving a checkpoint"
+                    logger.console.print(f"interrupted at {now} env steps: {saved}")
+                    if not checkpointed:
+                        checkpoint(state)
+                raise KeyboardInterrupt
     finally:
+        stop.uninstall()
         if bar is not None:
             bar.close()
     return state

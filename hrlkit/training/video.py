@@ -27,6 +27,11 @@ def _describe(x: Any) -> str:
     return f"{type(x).__name__}" if x is not None else "None"
 
 
+def _env_name(env: Any) -> str:
+    spec = getattr(env, "spec", None)
+    return spec.id if spec is not None else type(getattr(env, "unwrapped", env)).__name__
+
+
 def _is_rgb_frame(x: Any) -> bool:
     return isinstance(x, np.ndarray) and x.ndim == 3 and x.shape[-1] == 3 and x.dtype == np.uint8
 
@@ -41,10 +46,15 @@ def render_frame(env: Any) -> np.ndarray:
         The frame, shape (H, W, 3), dtype uint8.
 
     Raises:
-        HrlkitError: render returned anything else (None for render_mode=None or "human", a list for
-            "rgb_array_list", floats, ...).
+        HrlkitError: rendering needs a package that is not installed (pygame for Pendulum), or render returned
+            anything else (None for render_mode=None or "human", a list for "rgb_array_list", floats, ...).
     """
-    frame = env.render()
+    from gymnasium.error import DependencyNotInstalled
+
+    try:
+        frame = env.render()
+    except DependencyNotInstalled as e:  # e.g. pygame for the classic-control envs
+        raise HrlkitError(f"cannot render {_env_name(env)}: {str(e).splitlines()[0]}") from None
     if not _is_rgb_frame(frame):
         mode = getattr(env, "render_mode", None)
         raise HrlkitError(

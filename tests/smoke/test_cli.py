@@ -1,0 +1,201 @@
+"""`hrlkit train | eval | plot` run as a user runs them: in a subprocess, from a scratch directory.
+
+Every bad input ends with exit code 2 and exactly one line on stderr, `hrlkit: error: ...`, that names the problem
+(and a close match where there is one), never a traceback. The happy path leaves the files DESIGN.md promises.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.nan_env import NAN_AFTER
+from tests.smoke.helpers import CliResult, run_cli, run_cli_many, tiny_flags
+
+HAS_PYGAME = importlib.util.find_spec("pygame") is not None
+FLAGS = tiny_flags(eval_freq=100)
+TRAIN = ["train", "sac", "--env", "Pendulum-v1", "--total-env-steps", "300", "--no-progress", *FLAGS]
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def sac_run(work: Path) -> tuple[Path, CliResult]:
+    """`hrlkit train sac --env Pendulum-v1 --total-env-steps 300 <tiny> --run-dir run --no-progress`, run once."""
+    result = run_cli([*TRAIN, "--run-dir", "run"], work)
+    assert result.returncode == 0, result.describe()
+    return work / "run", result
+
+
+# ------------------------------------------------------------------------------------------------- bad inputs
+# name -> (arguments, what the error line must contain). RUN is the trained run dir; CORRUPT a copy with its latest
+# agent.safetensors truncated; PICKLE a pickled dict.
+BAD_INPUTS: dict[str, tuple[list[str], list[str]]] = {
+    "unknown_command": (["trian", "sac"], ["unknown command 'trian'", "train"]),
+    "unknown_env": (["train", "sac", "--env", "Pendulm-v1"], ["unknown env id 'Pendulm-v1'", "Pendulum-v1"]),
+    "unknown_algo": (["train", "sca"], ["unknown algorithm 'sca'", "sac"]),
+    "planned_algo": (["train", "hiro"], ["'hiro' is not available", "yet"]),
+    "unknown_key": (["train", "sac", "--actor-l", "1e-3"], ["unknown config key --actor-l", "actor_lr"]),
+    "bad_value": (["train", "sac", "--total-env-steps", "abc"], ["total-env-steps", "integer", "'abc'"]),
+    "discrete_actions": (["train", "sac", "--env", "CartPole-v1"], ["Box action space", "Discrete(2)"]),
+    "non_finite": (
+        ["train", "sac", "--env", "tests.nan_env:NanEnv-v0", *tiny_flags(learning_starts=50), "--run-dir", "nan"],
+        ["NanEnv-v0", "non-finite observation"],
+    ),
+    "periods": (["train", "sac", *tiny_flags(checkpoint_freq=150)], ["checkpoint_freq 150", "log_interval 100"]),
+    "run_dir_taken": ([*TRAIN, "--run-dir", "RUN"], ["not empty", "--resume"]),
+    "eval_missing": (["eval", "no_such_run"], ["no_such_run", "does not exist"]),
+    "eval_no_such_step": (["eval", "RUN", "--checkpoint", "12345"], ["no checkpoint at step 12345", "[100, 200, 300]"]),
+    "eval_corrupt": (["eval", "CORRUPT"], ["corrupt", "agent"]),
+    "eval_pickle": (["eval", "PICKLE"], ["refusing to load", "pickle"]),
+    "resume_corrupt": (["train", "sac", "--resume", "CORRUPT"], ["corrupt", "agent"]),
+    "resume_other_algo": (["train", "td3", "--resume", "RUN"], ["is a sac run, not td3", "hrlkit train sac --resume"]),
+    "resume_other_env": (
+        ["train", "sac", "--resume", "RUN", "--env", "MountainCarContinuous-v0"],
+        ["trained on Pendulum-v1, not MountainCarContinuous-v0"],
+    ),
+    "resume_other_seed": (["train", "sac", "--resume", "RUN", "--seed", "7"], ["seed 0", "keeps its seed"]),
+    "resume_unknown_key": (["train", "sac", "--resume", "RUN", "--actor-l", "1"], ["unknown config key --actor-l"]),
+}
+if not HAS_PYGAME:  # Pendulum renders with pygame: without it, a video is a one-line error too
+    BAD_INPUTS["eval_video_no_pygame"] = (["eval", "RUN", "--episodes", "1", "--video"], ["Pendulum-v1", "pygame"])
+
+
+@pytest.fixture(scope="module")
+def bad_results(work: Path, sac_run: tuple[Path, CliResult]) -> dict[str, CliResult]:
+    run_dir, _ = sac_run
+    corrupt = work / "corrupt"
+    shutil.copytree(run_dir, corrupt)
+    agent_file = corrupt / "checkpoints" / "300" / "agent.safetensors"
+    agent_file.write_bytes(agent_file.read_bytes()[:100])
+    (work / "model.pkl").write_bytes(pickle.dumps({"actor": [1.0, 2.0]}))
+    names = {"RUN": str(run_dir), "CORRUPT": str(corrupt), "PICKLE": "model.pkl"}
+    commands = {name: [names.get(a, a) for a in args] for name, (args, _) in BAD_INPUTS.items()}
+    return run_cli_many(commands, work)
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_error(bad_results: dict[str, CliResult], case: str) -> None:
+    result = bad_results[case]
+    assert result.returncode == 2, result.describe()
+    assert "Traceback" not in result.output, result.describe()
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hrlkit: error: "), result.describe()
+    for text in BAD_INPUTS[case][1]:
+        assert text in lines[0], f"{text!r} not in the error line: {lines[0]}"
+
+
+def test_non_finite_env_keeps_what_was_learned(work: Path, bad_results: dict[str, CliResult]) -> None:
+    """The run stops at the first NaN (after NAN_AFTER env steps); the checkpoint and log rows before it stay."""
+    assert bad_results["non_finite"].returncode == 2
+    run_dir = work / "nan"
+    assert NAN_AFTER > 100
+    assert (run_dir / "checkpoints" / "100" / "meta.json").is_file()
+    assert (run_dir / "checkpoints" / "100" / "agent.safetensors").is_file()
+    assert not any(p.name.startswith(".tmp") for p in (run_dir / "checkpoints").iterdir())
+    assert (run_dir / "progress.csv").read_text().splitlines()[1].startswith("100.0,")
+    assert (run_dir / "config.yaml").is_file()
+
+
+# ------------------------------------------------------------------------------------------------- happy paths
+def test_train_leaves_run_files(sac_run: tuple[Path, CliResult]) -> None:
+    run_dir, result = sac_run
+    assert "Traceback" not in result.output and result.stderr == "", result.describe()
+    assert f"run dir: {run_dir.name}" in result.stdout and "done: 300 env steps" in result.stdout
+    config = (run_dir / "config.yaml").read_text()
+    assert "total_env_steps: 300" in config and "batch_size: 32" in config
+    rows = (run_dir / "progress.csv").read_text().splitlines()
+    assert rows[0].startswith("time/env_steps,") and "eval/mean_return" in rows[0] and "train/critic_loss" in rows[0]
+    assert [r.split(",")[0] for r in rows[1:]] == ["100.0", "200.0", "300.0"]
+    assert list(run_dir.glob("events.out.tfevents.*")), "no TensorBoard events file"
+    checkpoints = sorted(int(p.name) for p in (run_dir / "checkpoints").iterdir())
+    assert checkpoints == [100, 200, 300]
+    latest = run_dir / "checkpoints" / "300"
+    meta = json.loads((latest / "meta.json").read_text())
+    assert meta["algo"] == "sac" and meta["env"] == "Pendulum-v1" and meta["env_steps"] == 300
+    assert {"hrlkit", "torch", "gymnasium"} <= set(meta["versions"])
+    assert (latest / "agent.safetensors").is_file() and (latest / "loop.safetensors").is_file()
+    assert (run_dir / "eval" / "learning_curve.png").read_bytes().startswith(PNG)
+
+
+@pytest.fixture(scope="module")
+def happy_results(work: Path, sac_run: tuple[Path, CliResult]) -> dict[str, CliResult]:
+    commands = {
+        "eval": ["eval", "run", "--episodes", "2"],
+        "plot": ["plot", "run", "--out", "x.png"],
+        "help": ["train", "sac", "--help"],
+    }
+    if HAS_PYGAME:
+        commands["gif"] = ["eval", "run", "--episodes", "1", "--video", "--gif"]
+    return run_cli_many(commands, work)
+
+
+def test_eval_prints_json(work: Path, happy_results: dict[str, CliResult]) -> None:
+    result = happy_results["eval"]
+    assert result.returncode == 0, result.describe()
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["episodes"] == 2 and summary["checkpoint_env_steps"] == 300
+    assert math.isfinite(summary["mean_return"]) and summary["mean_length"] == 200
+    # Also saved (the GIF run below writes the same file name, so only its shape is checked).
+    assert "mean_return" in json.loads((work / "run" / "eval" / "results_300.json").read_text())
+
+
+@pytest.mark.skipif(
+    not HAS_PYGAME, reason="pygame is not installed: Pendulum-v1 cannot render (gymnasium[classic-control])"
+)
+def test_eval_gif_pendulum(work: Path, happy_results: dict[str, CliResult]) -> None:
+    result = happy_results["gif"]
+    assert result.returncode == 0, result.describe()
+    gif = work / "run" / "eval" / "300.gif"
+    assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
+
+
+def test_eval_gif(tmp_path: Path) -> None:
+    """`--video --gif` end to end on an env that renders with numpy (no pygame): a saved, untrained model will do."""
+    from PIL import Image
+
+    from hrlkit import SAC
+
+    model = SAC("tests.envs_for_tests:PointForTests-v0", verbose=0, hidden=(32, 32), eval_freq=0)
+    model.save(tmp_path / "model")
+    model.close()
+    result = run_cli(["eval", "model", "--episodes", "1", "--video", "--gif"], tmp_path)
+    assert result.returncode == 0, result.describe()
+    gif = tmp_path / "model" / "eval" / "0.gif"
+    assert f"video: {gif.relative_to(tmp_path)}" in result.stdout
+    with Image.open(gif) as image:
+        assert image.format == "GIF" and image.size == (32, 32) and image.n_frames == 50  # one 50-step episode
+
+
+def test_plot_writes_png(work: Path, happy_results: dict[str, CliResult]) -> None:
+    result = happy_results["plot"]
+    assert result.returncode == 0, result.describe()
+    assert (work / "x.png").read_bytes().startswith(PNG)
+
+
+def test_train_help_lists_fields(happy_results: dict[str, CliResult]) -> None:
+    result = happy_results["help"]
+    assert result.returncode == 0, result.describe()
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    for flag, text in [
+        ("--run.total-env-steps", "environment steps to train for"),
+        ("--run.learning-starts", "random actions"),
+        ("--algo.actor-lr", ""),
+        ("--algo.hidden", ""),
+    ]:
+        line = next((ln for ln in lines if ln.strip().startswith(flag + " ")), None)
+        assert line is not None, f"{flag} missing from --help"
+        assert text in line
+        assert len(line.split(None, 2)) == 3, f"{flag} has no help text: {line!r}"
+    assert "sac" in result.stdout and "td3" in result.stdout and "ddpg" in result.stdout
