@@ -85,7 +85,10 @@ def main() -> None:
                 for r in range(args.rounds):
                     a.append(ours(algo, env_id, args.warmup, args.steps, seed=r))
                     b.append(sb3(algo, env_id, args.warmup, args.steps, seed=r))
-                    print(f"{env_id} {algo} threads={threads} round {r}: ours {a[-1]:.1f} sb3 {b[-1]:.1f} steps/s", flush=True)
+                    print(
+                        f"{env_id} {algo} threads={threads} round {r}: ours {a[-1]:.1f} sb3 {b[-1]:.1f} steps/s",
+                        flush=True,
+                    )
                 ra, rb = statistics.median(a), statistics.median(b)
                 rows.append((env_id, algo, threads, ra, rb, ra / rb))
 

@@ -142,7 +142,12 @@ class OffPolicyAlgorithm:
 
     # --------------------------------------------------------------------------------------------- save and load
     def _meta(self) -> dict[str, Any]:
-        return {"algo": self.name, "env": self.config.run.env, "env_steps": self.env_steps, "config": to_dict(self.config)}
+        return {
+            "algo": self.name,
+            "env": self.config.run.env,
+            "env_steps": self.env_steps,
+            "config": to_dict(self.config),
+        }
 
     def _save_run_checkpoint(self, state: LoopState) -> None:
         assert self.run_dir is not None
@@ -164,14 +169,20 @@ class OffPolicyAlgorithm:
 
     @classmethod
     def load(
-        cls, path: str | Path, env: str | gym.Env | None = None, device: str | None = None, checkpoint: int | None = None
+        cls,
+        path: str | Path,
+        env: str | gym.Env | None = None,
+        device: str | None = None,
+        checkpoint: int | None = None,
     ) -> OffPolicyAlgorithm:
         """A model with the weights of a checkpoint (a run dir, its latest checkpoint, or a `save`d directory)."""
         ckpt = find_checkpoint(path, checkpoint)
         meta = read_meta(ckpt)
         model_cls = cls if cls is not OffPolicyAlgorithm else algorithm_class(meta.get("algo", "?"))
         if meta.get("algo") != model_cls.name:
-            raise HrlkitError(f"{ckpt} holds a {meta.get('algo')!r} model, not {model_cls.name!r}: load it with that algorithm")
+            raise HrlkitError(
+                f"{ckpt} holds a {meta.get('algo')!r} model, not {model_cls.name!r}: load it with that algorithm"
+            )
         config = config_from_dict(meta["config"])
         config.run.eval_freq = 0
         if device is not None:
@@ -182,7 +193,9 @@ class OffPolicyAlgorithm:
         return model
 
     @classmethod
-    def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, verbose: int = 1) -> OffPolicyAlgorithm:
+    def resume(
+        cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, verbose: int = 1
+    ) -> OffPolicyAlgorithm:
         """Continue a run from its latest checkpoint so that it logs what an uninterrupted run would have."""
         run_dir = Path(run_dir)
         ckpt = find_checkpoint(run_dir)
@@ -260,8 +273,12 @@ def algorithm_class(name: str) -> type[OffPolicyAlgorithm]:
     if name in ALGORITHMS:
         return ALGORITHMS[name]
     if name in PLANNED:
-        raise HrlkitError(f"algorithm {name!r} is not available in this version yet: use one of {', '.join(ALGORITHMS)}")
-    raise HrlkitError(f"unknown algorithm {name!r}{close_matches(name, [*ALGORITHMS, *PLANNED])}; use one of {', '.join(ALGORITHMS)}")
+        raise HrlkitError(
+            f"algorithm {name!r} is not available in this version yet: use one of {', '.join(ALGORITHMS)}"
+        )
+    raise HrlkitError(
+        f"unknown algorithm {name!r}{close_matches(name, [*ALGORITHMS, *PLANNED])}; use one of {', '.join(ALGORITHMS)}"
+    )
 
 
 def default_config(algo: str) -> TrainConfig:

@@ -83,7 +83,9 @@ def cmd_train(argv: list[str]) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or f"runs/{tc.run.env.replace('/', '_')}__{tc.algo}__{tc.run.seed}__{stamp}")
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise HrlkitError(f"run dir {run_dir} is not empty: pass --resume {run_dir} to continue it, or another --run-dir")
+        raise HrlkitError(
+            f"run dir {run_dir} is not empty: pass --resume {run_dir} to continue it, or another --run-dir"
+        )
     model = cls(config=tc.algo_config, run=tc.run, run_dir=run_dir, verbose=args.verbose)
     print(f"run dir: {run_dir}")
     return _learn_and_report(model, run_dir, progress=not args.no_progress)
@@ -96,7 +98,9 @@ def _resume(args: argparse.Namespace, rest: list[str]) -> int:
     run_dir = Path(args.resume)
     meta = read_meta(find_checkpoint(run_dir))
     if args.algo is not None and args.algo != meta["algo"]:
-        raise HrlkitError(f"{run_dir} is a {meta['algo']} run, not {args.algo}: resume it with `hrlkit train {meta['algo']} --resume {run_dir}`")
+        raise HrlkitError(
+            f"{run_dir} is a {meta['algo']} run, not {args.algo}: resume it with `hrlkit train {meta['algo']} --resume {run_dir}`"
+        )
     if args.env is not None and args.env != meta["env"]:
         raise HrlkitError(f"{run_dir} was trained on {meta['env']}, not {args.env}: drop --env or start a new run")
     overrides: dict[str, Any] = {}
@@ -128,7 +132,9 @@ def _learn_and_report(model: Any, run_dir: Path, progress: bool) -> int:
     from hrlkit.plotting import plot_learning_curves
 
     try:
-        model.learn(progress_bar=progress and sys.stdout.isatty() or progress and os.environ.get("HRLKIT_PROGRESS") == "1")
+        model.learn(
+            progress_bar=progress and sys.stdout.isatty() or progress and os.environ.get("HRLKIT_PROGRESS") == "1"
+        )
     finally:
         model.close()
     out = plot_learning_curves([run_dir], run_dir / "eval" / "learning_curve.png")
@@ -158,7 +164,9 @@ def cmd_eval(argv: list[str]) -> int:
     if args.video and "MUJOCO_GL" not in os.environ:
         os.environ["MUJOCO_GL"] = "egl" if os.environ.get("DISPLAY") is None and _has_gpu() else "osmesa"
     model = OffPolicyAlgorithm.load(ckpt)
-    env = make_env(meta["env"], render_mode="rgb_array" if args.video else None, env_kwargs=meta["config"]["run"]["env_kwargs"])
+    env = make_env(
+        meta["env"], render_mode="rgb_array" if args.video else None, env_kwargs=meta["config"]["run"]["env_kwargs"]
+    )
     out_dir = Path(args.run_dir) / "eval" if (Path(args.run_dir) / "checkpoints").exists() else ckpt / "eval"
     out_dir.mkdir(parents=True, exist_ok=True)
     video = out_dir / f"{meta['env_steps']}.{'gif' if args.gif else 'mp4'}" if args.video else None
@@ -201,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     if command not in COMMANDS:
         from hrlkit.errors import close_matches
 
-        print(f"hrlkit: error: unknown command {command!r}{close_matches(command, COMMANDS)}; use train, eval or plot", file=sys.stderr)
+        print(
+            f"hrlkit: error: unknown command {command!r}{close_matches(command, COMMANDS)}; use train, eval or plot",
+            file=sys.stderr,
+        )
         return 2
     try:
         return COMMANDS[command](rest)

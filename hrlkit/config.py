@@ -94,7 +94,7 @@ def field_docs(cls: type) -> dict[str, str]:
         except (OSError, TypeError):
             continue
         body = tree.body[0].body  # type: ignore[attr-defined]
-        for stmt, nxt in zip(body, body[1:]):
+        for stmt, nxt in zip(body, body[1:], strict=False):
             if (
                 isinstance(stmt, ast.AnnAssign)
                 and isinstance(stmt.target, ast.Name)
@@ -324,7 +324,11 @@ def to_dict(tc: TrainConfig) -> dict[str, Any]:
             return [plain(v) for v in x]
         return x
 
-    return {"algo": tc.algo, "run": plain(dataclasses.asdict(tc.run)), "algo_config": plain(dataclasses.asdict(tc.algo_config))}
+    return {
+        "algo": tc.algo,
+        "run": plain(dataclasses.asdict(tc.run)),
+        "algo_config": plain(dataclasses.asdict(tc.algo_config)),
+    }
 
 
 def save_yaml(tc: TrainConfig, path: Path) -> None:

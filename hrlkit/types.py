@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Union
+from typing import NamedTuple
 
 import torch
 
-TensorObs = Union[torch.Tensor, dict[str, torch.Tensor]]
+TensorObs = torch.Tensor | dict[str, torch.Tensor]
 
 
 class ReplayBatch(NamedTuple):

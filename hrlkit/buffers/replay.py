@@ -30,7 +30,9 @@ def _storage_dtype(dtype: np.dtype) -> np.dtype:
 
 def _obs_arrays(space: gym.Space, capacity: int, n_envs: int) -> np.ndarray | dict[str, np.ndarray]:
     if isinstance(space, gym.spaces.Dict):
-        return {k: np.zeros((capacity, n_envs, *s.shape), dtype=_storage_dtype(s.dtype)) for k, s in space.spaces.items()}
+        return {
+            k: np.zeros((capacity, n_envs, *s.shape), dtype=_storage_dtype(s.dtype)) for k, s in space.spaces.items()
+        }
     if isinstance(space, gym.spaces.Discrete):
         return np.zeros((capacity, n_envs), dtype=np.int64)
     return np.zeros((capacity, n_envs, *space.shape), dtype=_storage_dtype(space.dtype))

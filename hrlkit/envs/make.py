@@ -67,7 +67,9 @@ class FiniteCheck(gym.Wrapper):
         for v in values:
             arr = np.asarray(v)
             if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-                raise HrlkitError(f"env {self._name} returned a non-finite observation {arr}: check the env or its wrappers")
+                raise HrlkitError(
+                    f"env {self._name} returned a non-finite observation {arr}: check the env or its wrappers"
+                )
         if reward is not None and not np.isfinite(reward):
             raise HrlkitError(f"env {self._name} returned a non-finite reward {reward}: check the env or its wrappers")
 

@@ -17,7 +17,9 @@ class ActionScaler:
 
     def __init__(self, space: gym.spaces.Box) -> None:
         if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
-            raise HrlkitError(f"action space {space} has infinite bounds: wrap the env in gymnasium.wrappers.ClipAction")
+            raise HrlkitError(
+                f"action space {space} has infinite bounds: wrap the env in gymnasium.wrappers.ClipAction"
+            )
         self.low = space.low.astype(np.float64)
         self.high = space.high.astype(np.float64)
         self.dtype = space.dtype

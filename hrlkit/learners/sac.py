@@ -107,7 +107,9 @@ class SACLearner(Learner):
         with torch.no_grad():
             next_actions, next_log_prob = self.actor(next_obs)  # (B, A), (B,)
             next_q = self.critic_target(next_obs, next_actions).min(0).values  # (B,)
-            target = td_target(batch.rewards, batch.terminated, next_q - entropy_coef * next_log_prob, self.config.gamma)
+            target = td_target(
+                batch.rewards, batch.terminated, next_q - entropy_coef * next_log_prob, self.config.gamma
+            )
         q = self.critic(obs, batch.actions)  # (E, B)
         # Importance weights (all ones for uniform replay) scale each sample's squared error.
         loss = 0.5 * ((q - target).pow(2) * batch.weights).mean(1).sum()

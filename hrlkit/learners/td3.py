@@ -111,7 +111,9 @@ class TD3Learner(Learner):
         with torch.no_grad():
             next_actions = self.actor_target(next_obs)  # (B, A)
             if cfg.target_noise > 0:
-                noise = (cfg.target_noise * torch.randn_like(next_actions)).clamp(-cfg.target_noise_clip, cfg.target_noise_clip)
+                noise = (cfg.target_noise * torch.randn_like(next_actions)).clamp(
+                    -cfg.target_noise_clip, cfg.target_noise_clip
+                )
                 next_actions = (next_actions + noise).clamp(-1.0, 1.0)
             next_q = self.critic_target(next_obs, next_actions).min(0).values  # (B,)
             target = td_target(batch.rewards, batch.terminated, next_q, cfg.gamma)  # (B,)

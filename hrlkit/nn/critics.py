@@ -27,7 +27,7 @@ class QEnsemble(nn.Module):
         self.n_critics = n_critics
         dims = [obs_dim + act_dim, *hidden, 1]
         layers: list[nn.Module] = []
-        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=False)):
             layers.append(EnsembleLinear(n_critics, a, b))
             if i < len(dims) - 2:
                 layers.append(activation(act)())

@@ -26,7 +26,7 @@ def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, act: str = "relu") -> 
     """Linear layers with `act` between them and none after the last."""
     dims = [in_dim, *hidden]
     layers: list[nn.Module] = []
-    for a, b in zip(dims[:-1], dims[1:]):
+    for a, b in zip(dims[:-1], dims[1:], strict=False):
         layers += [nn.Linear(a, b), activation(act)()]
     layers.append(nn.Linear(dims[-1], out_dim))
     return nn.Sequential(*layers)
@@ -68,13 +68,17 @@ class ObsFlattener(nn.Module):
             self.keys: tuple[str, ...] | None = tuple(sorted(space.spaces))
             for k in self.keys:
                 if not isinstance(space.spaces[k], gym.spaces.Box):
-                    raise HrlkitError(f"Dict observation key {k!r} is {space.spaces[k]}: only Box entries are supported")
+                    raise HrlkitError(
+                        f"Dict observation key {k!r} is {space.spaces[k]}: only Box entries are supported"
+                    )
             self.dim = int(sum(np.prod(space.spaces[k].shape) for k in self.keys))
         elif isinstance(space, gym.spaces.Box):
             self.keys = None
             self.dim = int(np.prod(space.shape))
         elif isinstance(space, gym.spaces.Discrete):
-            raise HrlkitError("Discrete observations need a one-hot or embedding encoder; wrap the env in a one-hot wrapper")
+            raise HrlkitError(
+                "Discrete observations need a one-hot or embedding encoder; wrap the env in a one-hot wrapper"
+            )
         else:
             raise HrlkitError(f"unsupported observation space {space}: use a Box or a Dict of Boxes")
 

@@ -127,7 +127,9 @@ def read_meta(ckpt: Path) -> dict[str, Any]:
         raise HrlkitError(f"checkpoint {ckpt} is corrupt (meta.json: {e}): use another checkpoint") from None
 
 
-def load_checkpoint(ckpt: Path, with_replay: bool = True) -> tuple[dict[str, Any], Any, Any, dict[str, np.ndarray] | None]:
+def load_checkpoint(
+    ckpt: Path, with_replay: bool = True
+) -> tuple[dict[str, Any], Any, Any, dict[str, np.ndarray] | None]:
     """(meta, agent_state, loop_state, replay or None)."""
     meta = read_meta(ckpt)
     agent_state = load_tree(ckpt, "agent")

@@ -81,7 +81,7 @@ class LoopState:
         s.episode_seeds = np.asarray(tree["episode_seeds"])
         s.episode_actions = [list(a) for a in tree["episode_actions"]]
         s.ep_returns, s.ep_lengths = np.asarray(tree["ep_returns"]), np.asarray(tree["ep_lengths"])
-        for q, values in zip((s.recent_returns, s.recent_lengths, s.recent_successes), tree["recent"]):
+        for q, values in zip((s.recent_returns, s.recent_lengths, s.recent_successes), tree["recent"], strict=False):
             q.extend(values)
         s.last_eval = dict(tree["last_eval"])
         s.rng.bit_generator.state = tree["rng"]
@@ -113,7 +113,11 @@ def restore_episodes(envs: gym.vector.SyncVectorEnv, state: LoopState) -> None:
         for a in state.episode_actions[i]:
             obs, *_ = env.step(a)
         saved = {k: v[i] for k, v in state.obs.items()} if isinstance(state.obs, dict) else state.obs[i]
-        same = all(np.array_equal(obs[k], saved[k]) for k in saved) if isinstance(saved, dict) else np.array_equal(obs, saved)
+        same = (
+            all(np.array_equal(obs[k], saved[k]) for k in saved)
+            if isinstance(saved, dict)
+            else np.array_equal(obs, saved)
+        )
         if not same:
             raise HrlkitError(
                 f"env {i} did not replay to its checkpointed state: the env is not deterministic given its seed and "

@@ -89,4 +89,6 @@ def load_tree(directory: Path, name: str) -> Any:
     except FileNotFoundError as e:
         raise HrlkitError(f"checkpoint {directory} is incomplete: {Path(e.filename).name} is missing") from None
     except (SafetensorError, json.JSONDecodeError, KeyError, OSError, ValueError) as e:
-        raise HrlkitError(f"checkpoint {directory} is corrupt ({name}: {str(e).splitlines()[0]}): use another checkpoint") from None
+        raise HrlkitError(
+            f"checkpoint {directory} is corrupt ({name}: {str(e).splitlines()[0]}): use another checkpoint"
+        ) from None
