@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 __version__ = "0.1.0"
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame (classic-control rendering) greets on stdout
 
 from hrlkit.algorithms import DDPG, SAC, TD3  # noqa: E402
 from hrlkit.training.evaluate import evaluate  # noqa: E402
