@@ -66,8 +66,8 @@ class RunConfig:
     """store the replay buffer with each checkpoint (needed for an exact resume)"""
     device: str = "cpu"
     """torch device: cpu, cuda, cuda:1, ..."""
-    torch_threads: int = 1
-    """torch intra-op threads (0: torch's default); one is fastest for small networks on a few cores"""
+    torch_threads: int = 0
+    """torch intra-op threads (0: torch's default, one per core); use 1 when several runs share the cores"""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """keyword arguments passed to gymnasium.make"""
 
