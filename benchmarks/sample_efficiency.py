@@ -62,7 +62,7 @@ def run_sb3(algo: str, seed: int, steps: int, every: int, hidden: int, lr: float
         gradient_steps=1, policy_kwargs={"net_arch": [hidden, hidden]}, seed=seed, device="cpu", verbose=0, **extra,
     )  # fmt: skip
     out = []
-    for s in range(every, steps + 1, every):
+    for _ in range(every, steps + 1, every):
         model.learn(every, reset_num_timesteps=False)
         out.append(eval_return(lambda o: model.predict(o, deterministic=True)[0]))
     return out

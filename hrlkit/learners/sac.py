@@ -75,7 +75,9 @@ class SACLearner(Learner):
     ) -> None:
         super().__init__(obs_space, action_space, device)
         if not isinstance(action_space, gym.spaces.Box):
-            raise HrlkitError(f"SAC needs a Box (continuous) action space, got {action_space}: pick an env with Box actions")
+            raise HrlkitError(
+                f"SAC needs a Box (continuous) action space, got {action_space}: pick an env with Box actions"
+            )
         self.config = cfg = config
         act_dim = int(action_space.shape[0])
         self.flatten = ObsFlattener(obs_space)
