@@ -161,6 +161,8 @@ def cmd_eval(argv: list[str]) -> int:
     args = p.parse_args(argv)
     ckpt = find_checkpoint(args.run_dir, args.checkpoint)
     meta = read_meta(ckpt)
+    if args.video:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws offscreen; no display is needed
     if args.video and "MUJOCO_GL" not in os.environ:
         os.environ["MUJOCO_GL"] = "egl" if os.environ.get("DISPLAY") is None and _has_gpu() else "osmesa"
     model = OffPolicyAlgorithm.load(ckpt)
