@@ -76,7 +76,7 @@ class SACLearner(Learner):
         super().__init__(obs_space, action_space, device)
         if not isinstance(action_space, gym.spaces.Box):
             raise HrlkitError(
-                f"SAC needs a Box (continuous) action space, got {action_space}: pick an env with Box actions"
+                f"SAC needs a Box action space (continuous actions), got {action_space}: pick an env with Box actions"
             )
         self.config = cfg = config
         act_dim = int(action_space.shape[0])

@@ -82,7 +82,7 @@ class TD3Learner(Learner):
         super().__init__(obs_space, action_space, device)
         if not isinstance(action_space, gym.spaces.Box):
             raise HrlkitError(
-                f"TD3/DDPG need a Box (continuous) action space, got {action_space}: pick an env with Box actions"
+                f"TD3/DDPG need a Box action space (continuous actions), got {action_space}: pick an env with Box actions"
             )
         self.config = cfg = config
         act_dim = int(action_space.shape[0])

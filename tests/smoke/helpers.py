@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -96,6 +97,12 @@ def cli_env() -> dict[str, str]:
     return env
 
 
+def _default_sigint() -> None:
+    # A test runner started in the background (CI, nohup) may run with SIGINT ignored, which children inherit and
+    # hrlkit then respects: give the child the default disposition so that Ctrl-C reaches it as it does in a terminal.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def cli_popen(args: Sequence[str], cwd: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "hrlkit.cli", *args],
@@ -104,6 +111,7 @@ def cli_popen(args: Sequence[str], cwd: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
 
 

@@ -27,6 +27,14 @@ ALGORITHMS = {"sac": SAC, "td3": TD3}
 CONFIG = {**TINY, "seed": 3}  # checkpoint_freq = log_interval = 100, eval_freq 200
 
 
+@pytest.fixture(autouse=True)
+def sigint_reaches_python():
+    """Under a background runner SIGINT may be ignored (and hrlkit then leaves it so): install Python's handler."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def full_state(model: OffPolicyAlgorithm) -> dict[str, Any]:
     """Weights (online and target), optimizer moments, the replay buffer and the agent's generator, as named tensors
     plus the JSON-able rest (RNG state, step counts) under the key "json"."""
