@@ -1,0 +1,38 @@
+"""HIRO's goal functions (Nachum et al. 2018, arXiv:1805.08296, Section 3.1), on the goal dimensions of the state.
+
+A goal g is a desired *change* of the chosen state dimensions: at time t the low level should reach s_t + g_t.
+
+    h(s, g, s')   = s + g - s'              goal transition: the same absolute target, re-expressed from s'
+    r_low(s,g,s') = -|| s + g - s' ||_2     intrinsic reward: minus the distance left to the target
+
+Both take the goal dimensions already extracted (`achieved = state[..., goal_indices]`), so they work on any leading
+shape: (G,), (B, G), (B, K, T, G).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+Array = np.ndarray | torch.Tensor
+
+
+def goal_transition(achieved: Array, goals: Array, next_achieved: Array) -> Array:
+    """h(s, g, s') = s + g - s'.
+
+    Shapes:
+        achieved, goals, next_achieved: (..., G) -> (..., G)
+    """
+    return achieved + goals - next_achieved
+
+
+def intrinsic_reward(achieved: Array, goals: Array, next_achieved: Array) -> Array:
+    """r = -||s + g - s'||_2, the low level's reward.
+
+    Shapes:
+        achieved, goals, next_achieved: (..., G) -> (...)
+    """
+    diff = achieved + goals - next_achieved
+    if isinstance(diff, torch.Tensor):
+        return -torch.linalg.vector_norm(diff, dim=-1)
+    return -np.linalg.norm(diff, axis=-1)

@@ -1,0 +1,128 @@
+"""HIRO's off-policy correction (Nachum et al. 2018, arXiv:1805.08296, Section 3.3, Eq. 5), as one batched function.
+
+A high-level transition (s_t, g_t, sum R, s_{t+c}) was collected while an *older* low-level policy pursued g_t. To
+train the high level as if the *current* low level had been in charge, the stored goal is replaced by the goal that
+makes the stored low-level actions most likely under the current low-level policy:
+
+    g~ = argmax_{g~ in candidates} log mu_low(a_t:t+c-1 | s_t:t+c-1, g~_t:t+c-1)
+       ~ argmax  -1/2 sum_i || (a_i - mu_low(s_i, g~_i)) / action_scale ||^2        (Gaussian around a deterministic mu)
+
+with the candidate's goal carried along the segment by h, which telescopes:
+
+    g~_{i+1} = s_i + g~_i - s_{i+1}    =>    g~_i = g~_0 + s_0 - s_i                                    (over goal dims)
+
+Candidates (reference implementation): the original goal, the achieved change s_{t+c} - s_t, and `num_samples` draws
+from N(s_{t+c} - s_t, (0.5 * goal_half_range)^2), all clipped to the goal range.
+
+Everything runs as one forward pass of the low-level actor over (B x K x c) rows; a segment cut short by an episode end
+(length k < c) only scores its first k steps. Actions are in the learner's normalised space, where dividing by the
+action scale is already done (a_norm = (a - centre) / half_range).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+
+
+class Relabeled(NamedTuple):
+    """The chosen goals and which candidate won.
+
+    Shapes:
+        goals: (B, G). choice: (B,) int64 candidate index: 0 original, 1 achieved change, 2.. Gaussian samples.
+    """
+
+    goals: torch.Tensor
+    choice: torch.Tensor
+
+
+def hiro_candidates(
+    goals: torch.Tensor,
+    achieved_seq: torch.Tensor,
+    lengths: torch.Tensor,
+    goal_low: torch.Tensor,
+    goal_high: torch.Tensor,
+    num_samples: int = 8,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """The (B, K, G) candidate goals, K = num_samples + 2, clipped to [goal_low, goal_high].
+
+    The achieved change uses the segment's real last state s_{t+k} (k = length), not the padded row c.
+
+    Shapes:
+        goals: (B, G); achieved_seq: (B, c+1, G); lengths: (B,) int64 in 1..c; goal_low, goal_high: (G,)
+    """
+    B, _, G = achieved_seq.shape
+    last = achieved_seq[torch.arange(B, device=goals.device), lengths]  # (B, G): s_{t+k}
+    delta = last - achieved_seq[:, 0]  # (B, G): s_{t+k} - s_t
+    sigma = 0.5 * (goal_high - goal_low) / 2.0  # (G,): half of the half-range
+    noise = torch.randn(B, num_samples, G, device=goals.device, generator=generator) * sigma  # (B, S, G)
+    candidates = torch.cat([goals[:, None], delta[:, None], delta[:, None] + noise], dim=1)  # (B, K, G)
+    return torch.maximum(torch.minimum(candidates, goal_high), goal_low)
+
+
+def score_candidates(
+    candidates: torch.Tensor,
+    obs_seq: torch.Tensor,
+    achieved_seq: torch.Tensor,
+    actions_seq: torch.Tensor,
+    lengths: torch.Tensor,
+    low_policy: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> torch.Tensor:
+    """-sum over valid steps of ||a_i - mu_low(s_i, g~_i)||^2 for every candidate.
+
+    Shapes:
+        candidates: (B, K, G); obs_seq: (B, c+1, S); achieved_seq: (B, c+1, G); actions_seq: (B, c, A)
+        lengths: (B,) -> scores (B, K)
+    """
+    B, K, G = candidates.shape
+    c = actions_seq.shape[1]
+    # g~_i = g~_0 + s_0 - s_i for i < c: the candidate carried along the segment by h.
+    offset = achieved_seq[:, :1] - achieved_seq[:, :c]  # (B, c, G): s_0 - s_i
+    goal_seq = candidates[:, :, None] + offset[:, None]  # (B, K, c, G)
+    obs = obs_seq[:, None, :c].expand(B, K, c, obs_seq.shape[-1])  # (B, K, c, S), a view
+    # One forward over all B*K*c rows.
+    pred = low_policy(obs.reshape(B * K * c, -1), goal_seq.reshape(B * K * c, G)).reshape(B, K, c, -1)  # (B,K,c,A)
+    sq = (pred - actions_seq[:, None]).pow(2).sum(-1)  # (B, K, c)
+    valid = torch.arange(c, device=lengths.device)[None, :] < lengths[:, None]  # (B, c): steps inside the segment
+    return -(sq * valid[:, None]).sum(-1)  # (B, K)
+
+
+@torch.no_grad()
+def hiro_relabel_goals(
+    goals: torch.Tensor,
+    obs_seq: torch.Tensor,
+    achieved_seq: torch.Tensor,
+    actions_seq: torch.Tensor,
+    lengths: torch.Tensor,
+    low_policy: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    goal_low: torch.Tensor,
+    goal_high: torch.Tensor,
+    num_samples: int = 8,
+    generator: torch.Generator | None = None,
+) -> Relabeled:
+    """Replace each stored goal by the candidate that best explains the stored low-level actions.
+
+    Args:
+        goals: the goals stored with the segments.
+        obs_seq: the low level's observations s_t..s_{t+c} (rows past the segment's length are padding).
+        achieved_seq: the goal dimensions of those states.
+        actions_seq: the low-level actions a_t..a_{t+c-1}, normalised to [-1, 1].
+        lengths: steps in each segment (c, or fewer when the episode ended inside it).
+        low_policy: the current low level's deterministic action, mu(obs, goal) -> normalised actions.
+        goal_low, goal_high: the goal range.
+        num_samples: Gaussian candidates besides the original goal and the achieved change.
+
+    Shapes:
+        goals (B, G); obs_seq (B, c+1, S); achieved_seq (B, c+1, G); actions_seq (B, c, A); lengths (B,)
+        -> Relabeled(goals (B, G), choice (B,))
+
+    Ties go to the lower index, so the original goal wins when nothing explains the actions better.
+    """
+    assert obs_seq.shape[:2] == achieved_seq.shape[:2] and actions_seq.shape[1] == obs_seq.shape[1] - 1
+    candidates = hiro_candidates(goals, achieved_seq, lengths, goal_low, goal_high, num_samples, generator)
+    scores = score_candidates(candidates, obs_seq, achieved_seq, actions_seq, lengths, low_policy)  # (B, K)
+    choice = scores.argmax(dim=1)  # (B,): first maximum
+    return Relabeled(candidates[torch.arange(len(goals), device=goals.device), choice], choice)
