@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from hrlkit.agents import FlatAgent
+from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.config import RunConfig, TrainConfig, apply_mapping, save_yaml, set_value, to_dict
 from hrlkit.envs.make import FiniteCheck, make_env, make_vec_env
@@ -263,8 +264,21 @@ class DDPG(_FlatOffPolicy):
     learner_cls = TD3Learner
 
 
-ALGORITHMS: dict[str, type[OffPolicyAlgorithm]] = {"sac": SAC, "td3": TD3, "ddpg": DDPG}
-PLANNED = ("dqn", "sac-discrete", "ppo", "trpo", "npg", "vpg", "qlearning", "hiro", "option-critic", "hdqn")
+class HIRO(OffPolicyAlgorithm):
+    """HIRO: a high level setting goals every c steps for a goal-conditioned low level (`hrlkit.agents.hiro`)."""
+
+    name = "hiro"
+    config_cls = HIROConfig
+
+    def _make_agent(self) -> HIROAgent:
+        run = self.config.run
+        return HIROAgent(
+            self.envs.single_observation_space, self.envs.single_action_space, self.config.algo_config, run.n_envs, run
+        )
+
+
+ALGORITHMS: dict[str, type[OffPolicyAlgorithm]] = {"sac": SAC, "td3": TD3, "ddpg": DDPG, "hiro": HIRO}
+PLANNED = ("dqn", "sac-discrete", "ppo", "trpo", "npg", "vpg", "qlearning", "option-critic", "hdqn")
 
 
 def algorithm_class(name: str) -> type[OffPolicyAlgorithm]:

@@ -56,7 +56,7 @@ class FlatAgent:
         actions = self.learner.act(obs_to_tensor(obs, self.device), deterministic).cpu().numpy()
         return self.scaler.to_env(actions) if self.scaler is not None else actions
 
-    def random_actions(self, n_envs: int) -> np.ndarray:
+    def random_actions(self, n_envs: int, obs: Any = None) -> np.ndarray:
         """Uniform warm-up actions, drawn from the agent's own generator so a resumed run draws the same ones."""
         if self.scaler is not None:
             return self.scaler.to_env(self.rng.uniform(-1.0, 1.0, (n_envs, *self.learner.action_space.shape)))

@@ -105,11 +105,14 @@ class SegmentBuffer:
         }  # fmt: skip
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
-        for name in ("states", "actions", "goals", "rewards", "terminated", "lengths"):
+        names = ("states", "actions", "goals", "rewards", "terminated", "lengths")
+        # Check every array before copying any, so a failed load leaves the buffer as it was.
+        for name in names:
             if name not in state or state[name].shape != getattr(self, name).shape:
                 raise HrlkitError(
                     f"saved segment buffer array {name!r} is missing or has another shape: resume with the same "
                     "buffer size, c and goal space"
                 )
+        for name in names:
             getattr(self, name)[...] = state[name]
         self.pos, self.full = int(state["pos"]), bool(state["full"])

@@ -87,7 +87,8 @@ def score_candidates(
     pred = low_policy(obs.reshape(B * K * c, -1), goal_seq.reshape(B * K * c, G)).reshape(B, K, c, -1)  # (B,K,c,A)
     sq = (pred - actions_seq[:, None]).pow(2).sum(-1)  # (B, K, c)
     valid = torch.arange(c, device=lengths.device)[None, :] < lengths[:, None]  # (B, c): steps inside the segment
-    return -(sq * valid[:, None]).sum(-1)  # (B, K)
+    # Select rather than multiply by the mask: padding that is inf or NaN would survive `* 0` as NaN.
+    return -torch.where(valid[:, None], sq, 0.0).sum(-1)  # (B, K)
 
 
 @torch.no_grad()

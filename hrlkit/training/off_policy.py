@@ -186,7 +186,7 @@ def train_off_policy(
         while state.env_steps < run.total_env_steps:
             # ---- collect
             if state.env_steps < run.learning_starts:
-                actions = agent.random_actions(n_envs)
+                actions = agent.random_actions(n_envs, obs=obs)
             else:
                 actions = agent.act(obs, deterministic=False)
             next_obs, rewards, terminated, truncated, infos = envs.step(actions)

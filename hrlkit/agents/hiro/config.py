@@ -1,0 +1,115 @@
+"""HIRO's configuration. Defaults follow the reference implementation (tensorflow/models research/efficient-hrl)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from hrlkit.errors import HrlkitError
+from hrlkit.learners import SACConfig, TD3Config
+
+
+@dataclass
+class LevelConfig:
+    """One level's learner: `algo` picks TD3 or SAC; the other fields go to that learner's config where it has them."""
+
+    algo: str = "td3"
+    """learner of this level: td3 (the paper) or sac"""
+    hidden: tuple[int, ...] = (300, 300)
+    """hidden layer sizes of the actor and of each critic"""
+    activation: str = "relu"
+    """activation between hidden layers"""
+    actor_lr: float = 1e-4
+    """actor learning rate (Adam)"""
+    critic_lr: float = 1e-3
+    """critic learning rate (Adam)"""
+    gamma: float = 0.99
+    """discount factor (per low-level step for the low level, per decision for the high level)"""
+    tau: float = 0.005
+    """Polyak coefficient of the targets"""
+    batch_size: int = 100
+    """transitions (low) or segments (high) per gradient step"""
+    n_critics: int = 2
+    """critics in the ensemble"""
+    policy_delay: int = 2
+    """TD3: critic updates per actor and target update"""
+    target_noise: float = 0.2
+    """TD3: std of the target smoothing noise (normalised action units)"""
+    target_noise_clip: float = 0.5
+    """TD3: clip of the target smoothing noise"""
+    exploration_noise: float = 0.1
+    """TD3: std of the Gaussian exploration noise (normalised units: a fraction of the half-range)"""
+    entropy_lr: float = 3e-4
+    """SAC: learning rate of log(entropy_coef)"""
+    entropy_coef_init: float = 1.0
+    """SAC: initial entropy coefficient"""
+    learn_entropy_coef: bool = True
+    """SAC: tune the entropy coefficient"""
+    target_entropy: float | None = None
+    """SAC: entropy target (None: -dim(actions))"""
+
+    def learner_config(self) -> TD3Config | SACConfig:
+        cls = {"td3": TD3Config, "sac": SACConfig}.get(self.algo)
+        if cls is None:
+            raise HrlkitError(f"unknown level algo {self.algo!r}: use td3 or sac")
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+
+
+@dataclass
+class HIROConfig:
+    """HIRO (Nachum et al. 2018, arXiv:1805.08296)."""
+
+    high: LevelConfig = field(default_factory=LevelConfig)
+    """the high-level learner (acts every c steps, action = a goal)"""
+    low: LevelConfig = field(default_factory=LevelConfig)
+    """the low-level learner (acts every step, input = state and goal)"""
+    high_level_interval: int = 10
+    """c: env steps per high-level decision"""
+    goal_indices: tuple[int, ...] = (0, 1)
+    """state dimensions the goals live in (HIRO on Ant: the first 15 of qpos; mazes: x-y)"""
+    goal_low: tuple[float, ...] = (-10.0,)
+    """lower goal bound per goal dimension (one value: the same for all)"""
+    goal_high: tuple[float, ...] = (10.0,)
+    """upper goal bound per goal dimension (one value: the same for all)"""
+    state_keys: tuple[str, ...] = ("observation", "desired_goal")
+    """for Dict observations: keys concatenated, in this order, into the state HIRO works on"""
+    high_reward_scale: float = 0.1
+    """high-level reward = this x the sum of env rewards over the segment"""
+    low_reward_scale: float = 1.0
+    """low-level reward = this x -||s + g - s'||"""
+    relabel: bool = True
+    """off-policy correction of high-level goals at every sampling (false: the ablation)"""
+    relabel_samples: int = 8
+    """Gaussian candidates besides the original goal and s_{t+c} - s_t"""
+    high_buffer_size: int = 200_000
+    """high-level replay capacity in segments"""
+    high_learning_starts: int = 0
+    """segments stored before the high level starts learning (besides the loop's learning_starts)"""
+    low_pretrain_env_steps: int = 0
+    """env steps at the start during which goals are drawn at random (the low level learns to reach them)"""
+    pretrain_goal_low: tuple[float, ...] = ()
+    """during pretraining, goal magnitudes are drawn in [pretrain_goal_low, pretrain_goal_high] with a random sign;
+    empty: uniform over the goal range"""
+    pretrain_goal_high: tuple[float, ...] = ()
+    """upper magnitude of pretraining goals (see pretrain_goal_low)"""
+    goal_reached_distance: float = 0.5
+    """a segment counts as reaching its goal when ||s + g - s'|| at its end is below this (logged as hiro/goal_reached)"""
+
+    def goal_bounds(self) -> tuple[Any, Any]:
+        import numpy as np
+
+        g = len(self.goal_indices)
+        try:
+            low, high = (
+                np.broadcast_to(np.asarray(b, np.float32), (g,)).copy() for b in (self.goal_low, self.goal_high)
+            )
+        except ValueError:
+            low = high = np.zeros(0)
+        if low.shape != (g,) or high.shape != (g,) or np.any(low >= high):
+            raise HrlkitError(
+                f"goal_low {self.goal_low} / goal_high {self.goal_high} must give one bound per goal dimension "
+                f"({g}) with low < high"
+            )
+        return low, high

@@ -1,0 +1,82 @@
+"""A point in a U-shaped maze, in plain numpy: HIRO's test bed when MuJoCo is too slow for a test.
+
+The maze is a grid of unit cells (`1` wall, `0` free). The default U: start in the top-left corridor, goal in the
+bottom-left one, with a wall between them, so the straight line to the goal runs into the wall and a greedy policy
+gets stuck; the way round is about 6 units long.
+
+    1 1 1 1 1
+    1 r 0 0 1        r: start (1.5, 1.5)
+    1 1 1 0 1
+    1 g 0 0 1        g: goal  (1.5, 3.5)
+    1 1 1 1 1
+
+State: (x, y) in maze units (float32). Action: a velocity in [-1, 1]^2, moved by `max_step` per step; a move that
+would end inside a wall is cut per axis (the point slides along walls). Reward: minus the distance to the goal.
+`info["is_success"]`: within `success_distance` of the goal. Episodes last `max_episode_steps` (no early end), as in
+HIRO's protocol where success is judged at the episode's end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+U_MAZE = ((1, 1, 1, 1, 1), (1, 0, 0, 0, 1), (1, 1, 1, 0, 1), (1, 0, 0, 0, 1), (1, 1, 1, 1, 1))
+
+
+class PointMazeEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
+
+    def __init__(
+        self,
+        maze: tuple[tuple[int, ...], ...] = U_MAZE,
+        start: tuple[float, float] = (1.5, 1.5),
+        goal: tuple[float, float] = (1.5, 3.5),
+        max_step: float = 0.25,
+        success_distance: float = 0.5,
+        start_noise: float = 0.1,
+        render_mode: str | None = None,
+    ) -> None:
+        self.walls = np.asarray(maze, dtype=bool)  # walls[row, col]; row = y, col = x
+        self.start, self.goal = np.asarray(start, np.float64), np.asarray(goal, np.float64)
+        self.max_step, self.success_distance, self.start_noise = max_step, success_distance, start_noise
+        h, w = self.walls.shape
+        self.observation_space = gym.spaces.Box(np.zeros(2, np.float32), np.array([w, h], np.float32), dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+        self.render_mode = render_mode
+        self.pos = self.start.copy()
+
+    def _free(self, p: np.ndarray) -> bool:
+        col, row = int(np.floor(p[0])), int(np.floor(p[1]))
+        h, w = self.walls.shape
+        return 0 <= row < h and 0 <= col < w and not self.walls[row, col]
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.pos = self.start + self.np_random.uniform(-self.start_noise, self.start_noise, 2)
+        return self.pos.astype(np.float32), {}
+
+    def step(self, action):
+        move = np.clip(np.asarray(action, np.float64), -1.0, 1.0) * self.max_step
+        for axis in (0, 1):  # per axis, so the point slides along a wall instead of sticking to it
+            trial = self.pos.copy()
+            trial[axis] += move[axis]
+            if self._free(trial):
+                self.pos = trial
+        distance = float(np.linalg.norm(self.pos - self.goal))
+        info = {"is_success": distance <= self.success_distance, "distance": distance}
+        return self.pos.astype(np.float32), -distance, False, False, info
+
+    def render(self) -> np.ndarray:
+        """A top-down picture: walls dark, goal green, point red; 20 pixels per cell."""
+        scale = 20
+        h, w = self.walls.shape
+        img = np.full((h * scale, w * scale, 3), 235, np.uint8)
+        img[np.kron(self.walls, np.ones((scale, scale), bool))] = (60, 60, 60)
+        yy, xx = np.mgrid[0 : h * scale, 0 : w * scale]
+        for centre, colour, radius in ((self.goal, (40, 170, 60), 0.3), (self.pos, (210, 40, 40), 0.2)):
+            mask = (xx / scale - centre[0]) ** 2 + (yy / scale - centre[1]) ** 2 <= radius**2
+            img[mask] = colour
+        return img
