@@ -76,8 +76,13 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=2000)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--threads", type=int, default=0, help="torch threads for both sides (0: torch's default)")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     t0 = time.time()
     rows = []
     for algo in args.algos:
