@@ -31,6 +31,7 @@ from hrlkit.learners import DDPGConfig, SACConfig, SACLearner, TD3Config, TD3Lea
 from hrlkit.logging import Logger
 from hrlkit.training.checkpoint import find_checkpoint, load_checkpoint, read_meta, save_checkpoint
 from hrlkit.training.off_policy import LoopState, restore_episodes, start_episodes, train_off_policy
+from hrlkit.types import Subgoal
 
 
 class OffPolicyAlgorithm:
@@ -140,6 +141,16 @@ class OffPolicyAlgorithm:
     ) -> tuple[np.ndarray, Any]:
         """Actions for one observation or a batch, in env units (Stable-Baselines3's signature)."""
         return self.agent.predict(obs, state, episode_start, deterministic)
+
+    def position(self, obs: Any) -> np.ndarray | None:
+        """The goal dimensions of an observation, when the agent has goal dimensions (HIRO); None otherwise."""
+        fn = getattr(self.agent, "position", None)
+        return None if fn is None else fn(obs)
+
+    def subgoal(self, state: Any) -> Subgoal | None:
+        """The subgoal in a `predict` state (see `hrlkit.types.Subgoal`); None for agents without subgoals."""
+        fn = getattr(self.agent, "subgoal", None)
+        return None if fn is None else fn(state)
 
     # --------------------------------------------------------------------------------------------- save and load
     def _meta(self) -> dict[str, Any]:

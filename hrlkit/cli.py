@@ -14,8 +14,8 @@ from hrlkit.errors import HrlkitError
 
 USAGE = """hrlkit train ALGO [--env ID] [--preset NAME] [--total-env-steps N] [--seed S] [--run-dir DIR] [--resume RUN_DIR]
                   [--group.field VALUE ...]     (hrlkit train ALGO --help lists every field)
-hrlkit eval RUN_DIR [--episodes N] [--video] [--checkpoint STEP]
-hrlkit plot RUN_DIR ... [--out FILE] [--metric KEY]"""
+hrlkit eval RUN_DIR [--episodes N] [--video [--gif]] [--checkpoint STEP]
+hrlkit plot RUN_DIR ... [--out FILE] [--metric KEY | --trajectories]"""
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -145,11 +145,6 @@ def _learn_and_report(model: Any, run_dir: Path, progress: bool) -> int:
 
 
 def cmd_eval(argv: list[str]) -> int:
-    from hrlkit.algorithms import OffPolicyAlgorithm
-    from hrlkit.envs.make import make_env
-    from hrlkit.training.checkpoint import find_checkpoint, read_meta
-    from hrlkit.training.evaluate import evaluate
-
     p = argparse.ArgumentParser(prog="hrlkit eval", allow_abbrev=False)
     p.add_argument("run_dir")
     p.add_argument("--episodes", type=int, default=10)
@@ -159,27 +154,62 @@ def cmd_eval(argv: list[str]) -> int:
     p.add_argument("--seed", type=int, default=None, help="first episode seed (default: the run's evaluation seeds)")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic policy")
     args = p.parse_args(argv)
-    ckpt = find_checkpoint(args.run_dir, args.checkpoint)
-    meta = read_meta(ckpt)
-    if args.video:
-        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws offscreen; no display is needed
-    if args.video and "MUJOCO_GL" not in os.environ:
-        os.environ["MUJOCO_GL"] = "egl" if os.environ.get("DISPLAY") is None and _has_gpu() else "osmesa"
-    model = OffPolicyAlgorithm.load(ckpt)
-    env = make_env(
-        meta["env"], render_mode="rgb_array" if args.video else None, env_kwargs=meta["config"]["run"]["env_kwargs"]
+    result, video, trajectories = _evaluate_run(
+        args.run_dir, args.episodes, args.checkpoint, args.seed, args.stochastic, args.video, args.gif
     )
-    out_dir = Path(args.run_dir) / "eval" if (Path(args.run_dir) / "checkpoints").exists() else ckpt / "eval"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    video = out_dir / f"{meta['env_steps']}.{'gif' if args.gif else 'mp4'}" if args.video else None
-    seed = args.seed if args.seed is not None else meta["config"]["run"]["seed"] + 1_000_000
-    result = evaluate(model, env, args.episodes, seed=seed, deterministic=not args.stochastic, video_path=video)
-    result.update(checkpoint_env_steps=meta["env_steps"], episodes=args.episodes)
-    (out_dir / f"results_{meta['env_steps']}.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result))
+    print(f"trajectories: {trajectories}")
+    print(json.dumps(result))  # scripts read the results from the last line, or the one before `video:`
     if video is not None:
         print(f"video: {video}")
     return 0
+
+
+def _eval_dir(run_dir: str | Path, ckpt: Path) -> Path:
+    """RUN_DIR/eval for a training run; CHECKPOINT/eval for a `save`d model directory."""
+    return Path(run_dir) / "eval" if (Path(run_dir) / "checkpoints").exists() else ckpt / "eval"
+
+
+def _evaluate_run(
+    run_dir: str | Path,
+    episodes: int,
+    checkpoint: int | None = None,
+    seed: int | None = None,
+    stochastic: bool = False,
+    video: bool = False,
+    gif: bool = False,
+) -> tuple[dict[str, Any], Path | None, Path]:
+    """Evaluate a run's checkpoint; write results_<step>.json, trajectories_<step>.npz and the video to its eval dir."""
+    from hrlkit.algorithms import OffPolicyAlgorithm
+    from hrlkit.envs.make import make_env
+    from hrlkit.training.checkpoint import find_checkpoint, read_meta
+    from hrlkit.training.evaluate import Trajectory, evaluate, save_trajectories
+
+    ckpt = find_checkpoint(run_dir, checkpoint)
+    meta = read_meta(ckpt)
+    if video:
+        os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws offscreen; no display is needed
+    if video and "MUJOCO_GL" not in os.environ:
+        os.environ["MUJOCO_GL"] = "egl" if os.environ.get("DISPLAY") is None and _has_gpu() else "osmesa"
+    model = OffPolicyAlgorithm.load(ckpt)
+    env_kwargs = meta["config"]["run"]["env_kwargs"]
+    env = make_env(meta["env"], render_mode="rgb_array" if video else None, env_kwargs=env_kwargs)
+    out_dir = _eval_dir(run_dir, ckpt)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    step = meta["env_steps"]
+    video_path = out_dir / f"{step}.{'gif' if gif else 'mp4'}" if video else None
+    seed = seed if seed is not None else meta["config"]["run"]["seed"] + 1_000_000
+    trajectories: list[Trajectory] = []
+    result: dict[str, Any] = evaluate(
+        model, env, episodes, seed=seed, deterministic=not stochastic, video_path=video_path, trajectories=trajectories
+    )
+    env.close()
+    result.update(checkpoint_env_steps=step, episodes=episodes)
+    (out_dir / f"results_{step}.json").write_text(json.dumps(result, indent=2))
+    traj_path = save_trajectories(
+        out_dir / f"trajectories_{step}.npz", trajectories, env=meta["env"], env_kwargs=env_kwargs,
+        algo=meta["algo"], checkpoint_env_steps=step, seed=seed,
+    )  # fmt: skip
+    return result, video_path, traj_path
 
 
 def _has_gpu() -> bool:
@@ -191,12 +221,43 @@ def cmd_plot(argv: list[str]) -> int:
 
     p = argparse.ArgumentParser(prog="hrlkit plot", allow_abbrev=False)
     p.add_argument("run_dirs", nargs="+")
-    p.add_argument("--out", default=None, help="PNG path (default: learning_curves.png in the current dir)")
+    p.add_argument("--out", default=None, help="PNG path (default: learning_curves.png or trajectories.png here)")
     p.add_argument("--metric", default=None, help="progress.csv column (default: eval/mean_return)")
+    p.add_argument(
+        "--trajectories", action="store_true",
+        help="a maze map of each run's latest evaluation episodes and subgoals (runs `hrlkit eval` first if needed)",
+    )  # fmt: skip
+    p.add_argument("--episodes", type=int, default=3, help="with --trajectories: episodes of a fresh evaluation")
     args = p.parse_args(argv)
-    out = plot_learning_curves([Path(d) for d in args.run_dirs], args.out or "learning_curves.png", args.metric)
+    if args.trajectories:
+        out = _plot_trajectories([Path(d) for d in args.run_dirs], args.out or "trajectories.png", args.episodes)
+    else:
+        out = plot_learning_curves([Path(d) for d in args.run_dirs], args.out or "learning_curves.png", args.metric)
     print(f"plot: {out}")
     return 0
+
+
+def _plot_trajectories(run_dirs: list[Path], out: str | Path, episodes: int) -> Path:
+    """One maze panel per run from its newest trajectories_<step>.npz; a run without one is evaluated first."""
+    from hrlkit.envs.make import make_env
+    from hrlkit.plotting import MazePanel, maze_walls, maze_y_down, plot_trajectories
+    from hrlkit.training.checkpoint import find_checkpoint
+    from hrlkit.training.evaluate import latest_trajectories, load_trajectories
+
+    if Path(out).suffix.lower() != ".png":  # checked before any evaluation runs
+        raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {Path(out).with_suffix('.png')}")
+    panels = []
+    for run_dir in run_dirs:
+        path = latest_trajectories(_eval_dir(run_dir, find_checkpoint(run_dir)))
+        if path is None:
+            print(f"{run_dir}: no trajectories yet; evaluating its latest checkpoint for {episodes} episodes")
+            _, _, path = _evaluate_run(run_dir, episodes)
+        trajectories, meta = load_trajectories(path)
+        env = make_env(meta["env"], env_kwargs=meta.get("env_kwargs") or {})
+        title = f"{run_dir.name}: {meta.get('algo', '?')} on {meta['env']} @ {meta.get('checkpoint_env_steps', '?')}"
+        panels.append(MazePanel(title, trajectories, maze_walls(env), maze_y_down(env)))
+        env.close()
+    return plot_trajectories(panels, out)
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}

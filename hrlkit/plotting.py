@@ -9,6 +9,10 @@ past it some seeds have no data and the mean would silently change which seeds i
 
 The interval is a Student-t confidence interval of the mean across seeds, `mean ± t_{0.975, n-1} · s / sqrt(n)`, with
 `s` the sample standard deviation (ddof=1). scipy is not a dependency, so the quantiles come from a small table.
+
+Trajectory maps (`plot_trajectories`): a top-down view of a maze, its walls as grey squares (`maze_walls`), and the
+evaluation episodes `hrlkit eval` recorded: each path as a line from its start (circle) towards the goal (star), and the
+subgoals the high level chose as crosses, each joined by a thin line to where the agent was when it chose it.
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ from __future__ import annotations
 import csv
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 import numpy as np
 import yaml
 
 from hrlkit.errors import HrlkitError
+
+if TYPE_CHECKING:
+    from hrlkit.training.evaluate import Trajectory
 
 matplotlib.use("Agg")  # headless: never needs a display; must come before the pyplot import
 import matplotlib.pyplot as plt  # noqa: E402
@@ -247,6 +256,123 @@ def plot_learning_curves(run_dirs: Iterable[str | Path], out: str | Path, metric
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", dpi=100)
+    plt.close(fig)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- trajectory maps
+Rect = tuple[float, float, float, float]  # (x, y, width, height): the corner with the smallest x and y, in env x-y
+
+
+def maze_walls(env: Any) -> list[Rect]:
+    """The wall cells of a maze env as rectangles in the env's x-y coordinates; [] for an env that is not a maze.
+
+    hrlkit's toy mazes: `walls[row, col]` with unit cells, x = col, y = row, so wall (row, col) is (col, row, 1, 1).
+    gymnasium-robotics mazes (PointMaze_*, AntMaze_*): `maze.maze_map[i][j] == 1` is a block of side
+    `maze_size_scaling` centred on `maze.cell_rowcol_to_xy((i, j))`, i.e. x = (j + 0.5) s - x_center,
+    y = y_center - (i + 0.5) s: rows go down the map while y goes up.
+    """
+    base = getattr(env, "unwrapped", env)
+    walls = getattr(base, "walls", None)
+    if walls is not None:
+        rows, cols = np.nonzero(np.asarray(walls))
+        return [(float(c), float(r), 1.0, 1.0) for r, c in zip(rows, cols, strict=True)]
+    maze = getattr(base, "maze", None)
+    if maze is None or not hasattr(maze, "maze_map"):
+        return []
+    s = float(maze.maze_size_scaling)
+    rects = []
+    for i, row in enumerate(maze.maze_map):
+        for j, cell in enumerate(row):
+            if cell == 1:  # the other cells: 0 free, "r"/"g"/"c" reset and goal cells
+                x, y = maze.cell_rowcol_to_xy(np.array([i, j]))
+                rects.append((float(x) - s / 2, float(y) - s / 2, s, s))
+    return rects
+
+
+def maze_y_down(env: Any) -> bool:
+    """Whether the env's pictures put y downwards (hrlkit's toy mazes, drawn like their `walls` array), so a map of it
+    should too; gymnasium-robotics mazes have y up."""
+    return getattr(getattr(env, "unwrapped", env), "walls", None) is not None
+
+
+@dataclass
+class MazePanel:
+    """One panel of `plot_trajectories`: a run's evaluation trajectories over its maze."""
+
+    title: str
+    trajectories: Sequence[Trajectory]
+    walls: Sequence[Rect] = field(default_factory=list)
+    y_down: bool = False
+
+
+def draw_trajectories(ax: Any, panel: MazePanel) -> None:
+    """Draw one panel on a matplotlib Axes: walls, then per episode its path, start, goal and subgoals (x-y only)."""
+    from matplotlib.patches import Rectangle
+
+    for x, y, w, h in panel.walls:
+        ax.add_patch(Rectangle((x, y), w, h, facecolor="0.6", edgecolor="0.45", linewidth=0.5, zorder=1))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for k, traj in enumerate(panel.trajectories):
+        colour = colours[k % len(colours)]
+        pos = traj.positions  # (T + 1, G) or None
+        label = f"episode {k}" + (" (success)" if traj.success else "")
+        if pos is not None and pos.shape[1] >= 2:
+            ax.plot(pos[:, 0], pos[:, 1], color=colour, linewidth=1.5, label=label, zorder=3)
+            ax.plot(pos[0, 0], pos[0, 1], "o", color=colour, markeredgecolor="k", markersize=7, zorder=5)
+        if traj.goal is not None and len(traj.goal) >= 2:
+            ax.plot(traj.goal[0], traj.goal[1], "*", color="gold", markeredgecolor="k", markersize=14, zorder=5)
+        if len(traj.subgoals) and traj.subgoals.shape[1] >= 2:
+            tx, ty = traj.subgoals[:, 0], traj.subgoals[:, 1]  # (K,)
+            if pos is not None and pos.shape[1] >= 2:
+                fx, fy = pos[traj.subgoal_steps, 0], pos[traj.subgoal_steps, 1]  # (K,): where each was chosen
+                ax.plot(np.stack([fx, tx]), np.stack([fy, ty]), color=colour, linewidth=0.6, alpha=0.6, zorder=2)
+            ax.plot(tx, ty, "x", color=colour, markersize=6, markeredgewidth=1.5, zorder=4)
+    # Legend entries for the symbols (colours are per episode).
+    ax.plot([], [], "o", color="w", markeredgecolor="k", label="start")
+    ax.plot([], [], "*", color="gold", markeredgecolor="k", markersize=10, label="goal")
+    ax.plot([], [], "x", color="k", label="subgoal")
+    ax.set_aspect("equal")
+    ax.autoscale_view()
+    if panel.walls:
+        xs = [x for x, _, w, _ in panel.walls] + [x + w for x, _, w, _ in panel.walls]
+        ys = [y for _, y, _, h in panel.walls] + [y + h for _, y, _, h in panel.walls]
+        ax.set_xlim(min(xs), max(xs))
+        ax.set_ylim(min(ys), max(ys))
+    if panel.y_down:
+        ax.invert_yaxis()
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.set_title(panel.title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+
+
+def plot_trajectories(panels: MazePanel | Sequence[MazePanel], out: str | Path) -> Path:
+    """Top-down maze maps of evaluation trajectories and their subgoals, one panel per run. Save a PNG.
+
+    Args:
+        panels: one `MazePanel` per run (title, trajectories from `hrlkit.training.evaluate.load_trajectories`, walls
+            from `maze_walls`, y direction from `maze_y_down`).
+        out: PNG path to write; parent directories are created.
+
+    Returns:
+        The path of the written PNG.
+
+    Raises:
+        HrlkitError: no panels, or `out` not ending in `.png`.
+    """
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {out.with_suffix('.png')}")
+    panels = [panels] if isinstance(panels, MazePanel) else list(panels)
+    if not panels:
+        raise HrlkitError("no trajectories to plot: pass at least one run directory")
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5), squeeze=False)
+    for ax, panel in zip(axes[0], panels, strict=True):
+        draw_trajectories(ax, panel)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", dpi=100)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 TensorObs = torch.Tensor | dict[str, torch.Tensor]
@@ -28,3 +29,15 @@ class ReplayBatch(NamedTuple):
     terminated: torch.Tensor
     weights: torch.Tensor
     indices: torch.Tensor
+
+
+class Subgoal(NamedTuple):
+    """The subgoal a hierarchical agent's low level is steering to, read from its `predict` state.
+
+    Shapes:
+        target: (n, G) absolute target in the goal dimensions (HIRO: s[goal_indices] + g, the state the goal points to).
+        new: (n,) bool, True where the high level chose this target at the step just predicted (not carried over).
+    """
+
+    target: np.ndarray
+    new: np.ndarray

@@ -1,7 +1,17 @@
-"""Deterministic evaluation on a separate env: mean return, success rate when the env reports one, optional video."""
+"""Deterministic evaluation on a separate env: mean return, success rate when the env reports one, optional video,
+optional trajectories (where the agent went, and the subgoals its high level chose) for `hrlkit plot --trajectories`.
+
+Agents may offer two optional methods, which evaluation uses when present:
+    position(obs) -> np.ndarray | None      the goal dimensions of one observation, (G,)
+    subgoal(state) -> Subgoal | None        the subgoal in a `predict` state (`hrlkit.types.Subgoal`: target, new)
+HIRO has both; flat agents have neither, and then a Dict observation's `achieved_goal` serves as the position.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,6 +33,46 @@ def episode_success(info: dict[str, Any]) -> float | None:
     return None
 
 
+@dataclass
+class Trajectory:
+    """One evaluation episode as `evaluate(..., trajectories=[])` records it.
+
+    Step t is the t-th action: it was chosen at `positions[t]` and led to `positions[t + 1]`.
+
+    Shapes (T = length, G = goal dims, K = high-level decisions in the episode):
+        positions: (T + 1, G) float64, from the reset observation to the last one; None when the agent cannot say
+            where it is (a flat agent on a non-goal env).
+        subgoal_steps: (K,) int64, the steps at which the high level chose a new subgoal (HIRO: 0, c, 2c, ...).
+        subgoals: (K, G) float64, the absolute targets chosen at those steps. K = 0 for agents without subgoals.
+        goal: (G',) the env's goal (`desired_goal`, or the env's `goal` attribute), None when it has none.
+    """
+
+    length: int
+    ep_return: float
+    positions: np.ndarray | None
+    subgoal_steps: np.ndarray
+    subgoals: np.ndarray
+    goal: np.ndarray | None = None
+    success: float | None = None
+
+
+def agent_position(agent: Any, obs: Any) -> np.ndarray | None:
+    """(G,) goal dimensions of one observation: `agent.position(obs)`, else a Dict observation's `achieved_goal`."""
+    fn = getattr(agent, "position", None)
+    pos = fn(obs) if fn is not None else None
+    if pos is None and isinstance(obs, dict) and "achieved_goal" in obs:
+        pos = obs["achieved_goal"]
+    return None if pos is None else np.asarray(pos, np.float64).reshape(-1)
+
+
+def env_goal(env: gym.Env, obs: Any) -> np.ndarray | None:
+    """The task's goal: a Dict observation's `desired_goal`, else the env's `goal` attribute (the toy mazes)."""
+    goal = obs["desired_goal"] if isinstance(obs, dict) and "desired_goal" in obs else None
+    if goal is None:
+        goal = getattr(env.unwrapped, "goal", None)
+    return None if goal is None else np.array(goal, np.float64).reshape(-1)
+
+
 def evaluate(
     agent: Predictor,
     env: gym.Env,
@@ -31,13 +81,18 @@ def evaluate(
     deterministic: bool = True,
     video_path: str | Path | None = None,
     frame_hook: Any = None,
+    trajectories: list[Trajectory] | None = None,
+    draw_subgoals: bool = True,
 ) -> dict[str, float]:
     """Run `episodes` episodes, seeding episode k with `seed + k`, so every evaluation sees the same start states.
 
     Args:
         agent: anything with Stable-Baselines3's `predict(obs, state, episode_start, deterministic)`.
         env: a single (not vector) env; with `video_path` it must have render_mode="rgb_array".
-        frame_hook: optional `f(frame, agent_state) -> frame` to draw on frames (HIRO draws its subgoal).
+        frame_hook: optional `f(frame, agent_state) -> frame` to draw on frames after rendering.
+        trajectories: a list to append one `Trajectory` per episode to; None records nothing.
+        draw_subgoals: with `video_path`, mark the agent's current subgoal target in every frame (agents with
+            `subgoal`; envs `hrlkit.training.video.add_marker` can draw on, others are left unmarked).
 
     Returns:
         `mean_return`, `std_return`, `mean_length`, and `success_rate` (fraction of episodes whose last step reported
@@ -45,20 +100,33 @@ def evaluate(
     """
     returns, lengths, successes = [], [], []
     frames: list[np.ndarray] = []
+    record = trajectories is not None
+    subgoal_fn = getattr(agent, "subgoal", None)
     for k in range(episodes):
         obs, info = env.reset(seed=seed + k)
         state, start = None, np.ones(1, dtype=bool)
         done, ep_return, ep_len = False, 0.0, 0
+        positions = [agent_position(agent, obs)] if record else []
+        goal = env_goal(env, obs) if record else None
+        decisions: list[tuple[int, np.ndarray]] = []  # (step, absolute target) per high-level decision
         while not done:
             action, state = agent.predict(obs, state, start, deterministic)
             start = np.zeros(1, dtype=bool)
+            subgoal = subgoal_fn(state) if subgoal_fn is not None else None
+            target = None if subgoal is None else np.asarray(subgoal.target[0], np.float64)  # (G,)
+            if record and subgoal is not None and bool(subgoal.new[0]):
+                decisions.append((ep_len, target))
             obs, reward, terminated, truncated, info = env.step(action)
             ep_return += float(reward)
             ep_len += 1
             done = bool(terminated or truncated)
+            if record:
+                positions.append(agent_position(agent, obs))
             if video_path is not None:
-                from hrlkit.training.video import render_frame
+                from hrlkit.training.video import add_marker, render_frame
 
+                if draw_subgoals and target is not None:
+                    add_marker(env, target)  # the target the low level steered to in the step this frame shows
                 frame = render_frame(env)
                 frames.append(frame_hook(frame, state) if frame_hook is not None else frame)
         returns.append(ep_return)
@@ -66,6 +134,19 @@ def evaluate(
         success = episode_success(info)
         if success is not None:
             successes.append(success)
+        if trajectories is not None:
+            G = len(positions[0]) if positions[0] is not None else (len(decisions[0][1]) if decisions else 0)
+            trajectories.append(
+                Trajectory(
+                    length=ep_len,
+                    ep_return=ep_return,
+                    positions=None if positions[0] is None else np.stack(positions),  # (T + 1, G)
+                    subgoal_steps=np.array([t for t, _ in decisions], np.int64),  # (K,)
+                    subgoals=np.array([g for _, g in decisions], np.float64).reshape(len(decisions), G),  # (K, G)
+                    goal=goal,
+                    success=success,
+                )
+            )
     if video_path is not None:
         from hrlkit.training.video import write_video
 
@@ -79,3 +160,64 @@ def evaluate(
     if successes:
         out["success_rate"] = float(np.mean(successes))
     return out
+
+
+# ------------------------------------------------------------------------------------------------ trajectory files
+TRAJECTORY_FILE = re.compile(r"trajectories_(\d+)\.npz")
+
+
+def save_trajectories(path: str | Path, trajectories: list[Trajectory], **meta: Any) -> Path:
+    """Write trajectories as plain arrays to an `.npz` (loadable with `allow_pickle=False`).
+
+    Layout: `lengths` (E,), `returns` (E,), `successes` (E,) (NaN: not reported), `meta` (a JSON string of `meta`,
+    e.g. env and env_kwargs), and per episode k: `ep{k}_positions` (T_k + 1, G) when known, `ep{k}_subgoal_steps`
+    (K_k,), `ep{k}_subgoals` (K_k, G), `ep{k}_goal` when known. Episodes differ in length and in K, so each has its
+    own keys rather than one padded array.
+    """
+    path = Path(path)
+    arrays: dict[str, np.ndarray] = {
+        "lengths": np.array([t.length for t in trajectories], np.int64),
+        "returns": np.array([t.ep_return for t in trajectories], np.float64),
+        "successes": np.array([np.nan if t.success is None else t.success for t in trajectories], np.float64),
+        "meta": np.array(json.dumps(meta)),
+    }
+    for k, t in enumerate(trajectories):
+        arrays[f"ep{k}_subgoal_steps"] = t.subgoal_steps
+        arrays[f"ep{k}_subgoals"] = t.subgoals
+        if t.positions is not None:
+            arrays[f"ep{k}_positions"] = t.positions
+        if t.goal is not None:
+            arrays[f"ep{k}_goal"] = t.goal
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def load_trajectories(path: str | Path) -> tuple[list[Trajectory], dict[str, Any]]:
+    """The trajectories and the `meta` dict that `save_trajectories` wrote."""
+    with np.load(path, allow_pickle=False) as data:
+        out = []
+        columns = zip(data["lengths"], data["returns"], data["successes"], strict=True)
+        for k, (length, ep_return, success) in enumerate(columns):
+            out.append(
+                Trajectory(
+                    length=int(length),
+                    ep_return=float(ep_return),
+                    positions=data[f"ep{k}_positions"] if f"ep{k}_positions" in data else None,
+                    subgoal_steps=data[f"ep{k}_subgoal_steps"],
+                    subgoals=data[f"ep{k}_subgoals"],
+                    goal=data[f"ep{k}_goal"] if f"ep{k}_goal" in data else None,
+                    success=None if np.isnan(success) else float(success),
+                )
+            )
+        meta = json.loads(str(data["meta"]))
+    return out, meta
+
+
+def latest_trajectories(eval_dir: str | Path) -> Path | None:
+    """The `trajectories_<env steps>.npz` in `eval_dir` with the most env steps; None when there is none."""
+    eval_dir = Path(eval_dir)
+    found = [
+        (int(m.group(1)), p) for p in eval_dir.glob("trajectories_*.npz") if (m := TRAJECTORY_FILE.fullmatch(p.name))
+    ]
+    return max(found)[1] if found else None

@@ -64,6 +64,58 @@ def render_frame(env: Any) -> np.ndarray:
     return frame
 
 
+SUBGOAL_RGBA = (1.0, 0.55, 0.0, 1.0)  # orange: neither the toy maze's colours nor MuJoCo mazes' red goal / green ball
+
+
+def _mujoco_renderer(env: Any) -> Any:
+    """The `MujocoRenderer` that draws `env`'s frames: a MuJoCo env's own, or the robot's inside a gymnasium-robotics
+    maze (`PointMaze_*` keeps it on `point_env`, `AntMaze_*` on `ant_env`); None for other envs."""
+    base = getattr(env, "unwrapped", env)
+    for owner in (base, getattr(base, "point_env", None), getattr(base, "ant_env", None)):
+        renderer = getattr(owner, "mujoco_renderer", None)
+        if renderer is not None:
+            return renderer
+    return None
+
+
+def add_marker(env: Any, pos: np.ndarray, rgba: tuple[float, ...] = SUBGOAL_RGBA) -> bool:
+    """Mark the point `pos` in the next frame `env.render()` returns (the mark is gone from the frame after).
+
+    hrlkit's toy envs draw a disc (`add_marker` on the env). MuJoCo envs get a sphere through the offscreen viewer's
+    `add_marker`, at x-y = pos[:2] in world coordinates (gymnasium-robotics mazes: the x-y of `achieved_goal`), resting
+    on the floor; its radius is 0.1 maze cells. Any other env is left as it is.
+
+    Args:
+        env: a single env made with render_mode="rgb_array".
+        pos: (G,) with G >= 2; the first two entries are read as x-y.
+        rgba: colour in [0, 1].
+
+    Returns:
+        Whether the env can show the mark.
+    """
+    base = getattr(env, "unwrapped", env)
+    if callable(getattr(base, "add_marker", None)):
+        base.add_marker(pos, rgba)
+        return True
+    renderer = _mujoco_renderer(env)
+    if renderer is None or len(pos) < 2:
+        return False
+    import mujoco
+
+    # `_get_viewer` is how MujocoRenderer.render itself makes (once) and returns its offscreen viewer; going through it
+    # lets the mark land in the very next frame, even the first.
+    viewer = renderer._get_viewer(render_mode=getattr(env, "render_mode", None) or "rgb_array")
+    if not hasattr(viewer, "add_marker"):
+        return False
+    maze = getattr(base, "maze", None)
+    radius = 0.1 * float(getattr(maze, "maze_size_scaling", 1.0))
+    viewer.add_marker(
+        pos=np.array([pos[0], pos[1], radius], np.float64), size=np.full(3, radius), rgba=np.asarray(rgba, np.float32),
+        type=mujoco.mjtGeom.mjGEOM_SPHERE,
+    )  # fmt: skip
+    return True
+
+
 def write_video(frames: list[np.ndarray], path: str | Path, fps: int = 30) -> Path:
     """Write frames as an MP4 (`.mp4`, H.264 via imageio-ffmpeg) or a looping GIF (`.gif`, via Pillow).
 

@@ -29,7 +29,7 @@ from hrlkit.goals.functions import goal_transition, intrinsic_reward
 from hrlkit.goals.relabel import hiro_relabel_goals
 from hrlkit.learners import SACLearner, TD3Learner
 from hrlkit.learners.base import Learner
-from hrlkit.types import ReplayBatch
+from hrlkit.types import ReplayBatch, Subgoal
 
 
 def make_learner(obs_space: gym.Space, action_space: gym.Space, level: Any, device: str) -> Learner:
@@ -156,6 +156,8 @@ class HIROAgent:
             ach, prev_ach = states[:, self.goal_idx], prev[:, self.goal_idx]
             goals = goal_transition(prev_ach, goals, ach).astype(np.float32)  # carry the goal by h
             t = t % self.c
+            if episode_start is not None:
+                t[np.asarray(episode_start, bool).reshape(-1)] = 0  # envs starting an episode get a new goal
         due = t == 0
         if due.any():
             norm = self.high.act(torch.as_tensor(states[due], device=self.device), deterministic).cpu().numpy()
@@ -164,6 +166,26 @@ class HIROAgent:
         actions = self.action_scaler.to_env(norm)
         new_state = (goals, t + 1, states)
         return (actions[0] if single else actions), new_state
+
+    def position(self, obs: Any) -> np.ndarray:
+        """The goal dimensions of an observation (where the agent is, in goal space): (G,) for one, (n, G) for a batch."""
+        single = _is_single(obs, self.view)
+        batch = {k: np.asarray(v)[None] for k, v in obs.items()} if single and isinstance(obs, dict) else obs
+        if single and not isinstance(obs, dict):
+            batch = np.asarray(obs)[None]
+        ach = self.view(batch)[:, self.goal_idx]  # (n, G)
+        return ach[0] if single else ach
+
+    def subgoal(self, state: Any) -> Subgoal | None:
+        """The absolute target s[goal_indices] + g in a `predict` state, and whether it was chosen at that step.
+
+        `predict` returns (goals, t + 1, states) with `states` the states the actions were chosen at, so the target the
+        low level steered to is states[:, goal_indices] + goals, and t + 1 == 1 marks a fresh high-level decision.
+        """
+        if state is None:
+            return None
+        goals, t, states = state
+        return Subgoal(np.asarray(states)[:, self.goal_idx] + np.asarray(goals), np.asarray(t) == 1)  # (n, G), (n,)
 
     # -------------------------------------------------------------------------------------------------- learning
     def observe(
@@ -211,6 +233,7 @@ class HIROAgent:
     def update(self, gradient_steps: int) -> dict[str, float]:
         """Low level: `gradient_steps` updates; high level: one update every c calls (every c vector-env steps)."""
         stats: dict[str, float] = {}
+        low: dict[str, float] = {}
         for _ in range(gradient_steps):
             low = self.low.update(self.low_buffer.sample(self.low.config.batch_size, self.rng))
             self.n_low_updates += 1

@@ -47,6 +47,7 @@ class PointMazeEnv(gym.Env):
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.render_mode = render_mode
         self.pos = self.start.copy()
+        self._markers: list[tuple[np.ndarray, tuple[int, int, int], float]] = []  # drawn by the next render only
 
     def _free(self, p: np.ndarray) -> bool:
         col, row = int(np.floor(p[0])), int(np.floor(p[1]))
@@ -69,14 +70,29 @@ class PointMazeEnv(gym.Env):
         info = {"is_success": distance <= self.success_distance, "distance": distance}
         return self.pos.astype(np.float32), -distance, False, False, info
 
+    def add_marker(
+        self, pos: np.ndarray, rgba: tuple[float, ...] = (1.0, 0.55, 0.0, 1.0), radius: float = 0.15
+    ) -> None:
+        """Draw a disc at `pos` (x, y in maze units) on top of the next `render()` only, like MuJoCo viewers' markers.
+
+        Colour: `rgba` in [0, 1] (alpha ignored). HIRO's evaluation marks the current subgoal this way.
+        """
+        colour = tuple(int(round(255 * c)) for c in rgba[:3])
+        self._markers.append((np.asarray(pos, np.float64)[:2], colour, float(radius)))  # type: ignore[arg-type]
+
     def render(self) -> np.ndarray:
-        """A top-down picture: walls dark, goal green, point red; 20 pixels per cell."""
+        """A top-down picture: walls dark, goal green, point red, then any `add_marker` discs; 20 pixels per cell.
+
+        Pixel (row, col) shows the point x = col / 20, y = row / 20: x grows to the right, y downwards.
+        """
         scale = 20
         h, w = self.walls.shape
         img = np.full((h * scale, w * scale, 3), 235, np.uint8)
         img[np.kron(self.walls, np.ones((scale, scale), bool))] = (60, 60, 60)
         yy, xx = np.mgrid[0 : h * scale, 0 : w * scale]
-        for centre, colour, radius in ((self.goal, (40, 170, 60), 0.3), (self.pos, (210, 40, 40), 0.2)):
+        discs = [(self.goal, (40, 170, 60), 0.3), (self.pos, (210, 40, 40), 0.2), *self._markers]
+        for centre, colour, radius in discs:
             mask = (xx / scale - centre[0]) ** 2 + (yy / scale - centre[1]) ** 2 <= radius**2
             img[mask] = colour
+        self._markers.clear()
         return img
