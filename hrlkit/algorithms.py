@@ -25,7 +25,7 @@ from hrlkit.agents import FlatAgent
 from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.config import RunConfig, TrainConfig, apply_mapping, save_yaml, set_value, to_dict
-from hrlkit.envs.make import FiniteCheck, make_env, make_vec_env
+from hrlkit.envs.make import FiniteCheck, make_eval_env, make_vec_env
 from hrlkit.errors import HrlkitError
 from hrlkit.learners import DDPGConfig, SACConfig, SACLearner, TD3Config, TD3Learner
 from hrlkit.logging import Logger
@@ -85,10 +85,10 @@ class OffPolicyAlgorithm:
         if env_instance is not None:
             wrapped = FiniteCheck(env_instance)
             self.envs = gym.vector.SyncVectorEnv([lambda: wrapped], autoreset_mode=gym.vector.AutoresetMode.DISABLED)
-            self.eval_env = make_env(env_instance.spec.id, env_kwargs=run.env_kwargs) if env_instance.spec else None
+            self.eval_env = make_eval_env(run) if env_instance.spec and run.eval_freq > 0 else None
         else:
-            self.envs = make_vec_env(run.env, run.n_envs, run.env_kwargs)
-            self.eval_env = make_env(run.env, env_kwargs=run.env_kwargs) if run.eval_freq > 0 else None
+            self.envs = make_vec_env(run.env, run.n_envs, run.env_kwargs, wrappers=run.wrappers)
+            self.eval_env = make_eval_env(run) if run.eval_freq > 0 else None
         self.agent = self._make_agent()
         self.state: LoopState | None = None
         self.logger = Logger(

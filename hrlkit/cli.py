@@ -180,7 +180,7 @@ def _evaluate_run(
 ) -> tuple[dict[str, Any], Path | None, Path]:
     """Evaluate a run's checkpoint; write results_<step>.json, trajectories_<step>.npz and the video to its eval dir."""
     from hrlkit.algorithms import OffPolicyAlgorithm
-    from hrlkit.envs.make import make_env
+    from hrlkit.envs.make import make_eval_env
     from hrlkit.training.checkpoint import find_checkpoint, read_meta
     from hrlkit.training.evaluate import Trajectory, evaluate, save_trajectories
 
@@ -191,8 +191,10 @@ def _evaluate_run(
     if video and "MUJOCO_GL" not in os.environ:
         os.environ["MUJOCO_GL"] = "egl" if os.environ.get("DISPLAY") is None and _has_gpu() else "osmesa"
     model = OffPolicyAlgorithm.load(ckpt)
-    env_kwargs = meta["config"]["run"]["env_kwargs"]
-    env = make_env(meta["env"], render_mode="rgb_array" if video else None, env_kwargs=env_kwargs)
+    run_cfg = meta["config"]["run"]
+    env_kwargs = run_cfg.get("eval_env_kwargs")
+    env_kwargs = run_cfg["env_kwargs"] if env_kwargs is None else env_kwargs
+    env = make_eval_env(run_cfg, render_mode="rgb_array" if video else None)
     out_dir = _eval_dir(run_dir, ckpt)
     out_dir.mkdir(parents=True, exist_ok=True)
     step = meta["env_steps"]

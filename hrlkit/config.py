@@ -70,6 +70,11 @@ class RunConfig:
     """torch intra-op threads (0: torch's default, one per core); use 1 when several runs share the cores"""
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     """keyword arguments passed to gymnasium.make"""
+    eval_env_kwargs: dict[str, Any] | None = None
+    """keyword arguments of the evaluation env (None: env_kwargs); HIRO's maze protocol trains on random goals and
+    evaluates on a fixed one"""
+    wrappers: tuple[str, ...] = ()
+    """wrappers applied to the training and evaluation envs, by name: neg_distance (reward = -||achieved - desired||)"""
 
 
 @dataclass

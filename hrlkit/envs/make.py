@@ -84,18 +84,37 @@ class FiniteCheck(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
-def make_env(env_id: str, render_mode: str | None = None, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
-    """One env with the finite-value check; the caller seeds it through `reset(seed=...)`."""
+def make_env(
+    env_id: str,
+    render_mode: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
+    wrappers: tuple[str, ...] | list[str] = (),
+) -> gym.Env:
+    """One env with the named wrappers and the finite-value check; the caller seeds it through `reset(seed=...)`."""
+    from hrlkit.envs.wrappers import apply_wrappers
+
     check_env_id(env_id)
     try:
         env = gym.make(env_id, render_mode=render_mode, **(env_kwargs or {}))
     except TypeError as e:
         raise HrlkitError(f"cannot make {env_id} with env_kwargs {env_kwargs}: {e}") from None
-    return FiniteCheck(env)
+    return FiniteCheck(apply_wrappers(env, wrappers))
+
+
+def make_eval_env(run: Any, render_mode: str | None = None) -> gym.Env:
+    """The evaluation env of a run config (a `RunConfig` or its dict from a checkpoint's meta.json)."""
+    get = run.get if isinstance(run, dict) else lambda k, d=None: getattr(run, k, d)
+    kwargs = get("eval_env_kwargs")
+    kwargs = get("env_kwargs") or {} if kwargs is None else kwargs
+    return make_env(get("env"), render_mode, kwargs, tuple(get("wrappers") or ()))
 
 
 def make_vec_env(
-    env_id: str, n_envs: int = 1, env_kwargs: dict[str, Any] | None = None, render_mode: str | None = None
+    env_id: str,
+    n_envs: int = 1,
+    env_kwargs: dict[str, Any] | None = None,
+    render_mode: str | None = None,
+    wrappers: tuple[str, ...] | list[str] = (),
 ) -> gym.vector.SyncVectorEnv:
     """`n_envs` copies in a SyncVectorEnv with auto-reset disabled (the loop resets, see the module docstring).
 
@@ -104,5 +123,7 @@ def make_vec_env(
     if n_envs < 1:
         raise HrlkitError(f"n_envs must be >= 1, got {n_envs}")
     check_env_id(env_id)
-    fns: list[Callable[[], gym.Env]] = [lambda: make_env(env_id, render_mode, env_kwargs) for _ in range(n_envs)]
+    fns: list[Callable[[], gym.Env]] = [
+        lambda: make_env(env_id, render_mode, env_kwargs, wrappers) for _ in range(n_envs)
+    ]
     return gym.vector.SyncVectorEnv(fns, autoreset_mode=gym.vector.AutoresetMode.DISABLED)

@@ -21,7 +21,7 @@ from hrlkit.training.checkpoint import list_checkpoints, load_checkpoint
 from hrlkit.training.serialization import split_tree
 from tests.smoke.helpers import assert_same_progress, read_progress, run_cli
 
-ENV = "hrlkit/PointUMaze-v0"  # 100-step episodes, 2-d state = the goal space
+ENV = "hrlkit/PointUMaze-v0"  # 100-step episodes, state (x, y, goal x, goal y), goal space = x-y
 RUN: dict[str, Any] = {
     "seed": 0,
     "learning_starts": 50,
@@ -69,7 +69,7 @@ def test_hiro_trains_on_the_point_maze(tmp_path: Path, n_envs: int) -> None:
     assert [row["time/env_steps"] for row in read_progress(tmp_path)] == ["100.0", "200.0", "300.0", "400.0"]
     assert set(HIRO_COLUMNS) <= set(columns(tmp_path))
     assert model.state.last_eval["mean_length"] == 100
-    actions, _ = model.predict(np.array([[1.5, 1.5], [3.5, 2.5]], np.float32))
+    actions, _ = model.predict(np.array([[1.5, 1.5, 1.5, 3.5], [3.5, 2.5, 1.5, 3.5]], np.float32))
     assert actions.shape == (2, 2) and np.all(np.abs(actions) <= 1.0)
 
 

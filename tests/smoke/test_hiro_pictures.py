@@ -24,7 +24,7 @@ from hrlkit.training.evaluate import evaluate, load_trajectories
 from hrlkit.training.video import SUBGOAL_RGBA, add_marker
 from tests.smoke.helpers import REPO_ROOT, CliResult, run_cli, run_cli_many
 
-ENV = "hrlkit/PointUMaze-v0"  # 100-step episodes, 20 px per maze unit, state (x, y) = goal space
+ENV = "hrlkit/PointUMaze-v0"  # 100-step episodes, 20 px per maze unit, state (x, y, goal x, goal y)
 C = 10  # HIRO's default high_level_interval
 PNG = b"\x89PNG\r\n\x1a\n"
 ORANGE = np.round(255 * np.array(SUBGOAL_RGBA[:3])).astype(int)  # (3,)

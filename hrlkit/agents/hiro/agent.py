@@ -56,7 +56,10 @@ class StateView:
     def __call__(self, obs: Any) -> np.ndarray:
         """(n, ...) observations -> (n, S) float32 states."""
         if self.keys is None:
-            return np.asarray(obs, np.float32)
+            states = np.asarray(obs, np.float32)
+            if states.ndim != 2 or states.shape[1] != self.dim:
+                raise HrlkitError(f"observation batch of shape {states.shape} does not fit the {self.dim}-dim state")
+            return states
         return np.concatenate([np.asarray(obs[k], np.float32).reshape(len(obs[k]), -1) for k in self.keys], axis=1)
 
 

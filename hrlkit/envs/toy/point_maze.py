@@ -10,7 +10,8 @@ gets stuck; the way round is about 6 units long.
     1 g 0 0 1        g: goal  (1.5, 3.5)
     1 1 1 1 1
 
-State: (x, y) in maze units (float32). Action: a velocity in [-1, 1]^2, moved by `max_step` per step; a move that
+Observation: (x, y, goal_x, goal_y) in maze units (float32). With `random_goal=True` every episode draws its goal
+uniformly inside a random free cell (HIRO's maze protocol trains on random goals and evaluates on the fixed one). Action: a velocity in [-1, 1]^2, moved by `max_step` per step; a move that
 would end inside a wall is cut per axis (the point slides along walls). Reward: minus the distance to the goal.
 `info["is_success"]`: within `success_distance` of the goal. Episodes last `max_episode_steps` (no early end), as in
 HIRO's protocol where success is judged at the episode's end.
@@ -37,13 +38,17 @@ class PointMazeEnv(gym.Env):
         max_step: float = 0.25,
         success_distance: float = 0.5,
         start_noise: float = 0.1,
+        random_goal: bool = False,
         render_mode: str | None = None,
     ) -> None:
         self.walls = np.asarray(maze, dtype=bool)  # walls[row, col]; row = y, col = x
         self.start, self.goal = np.asarray(start, np.float64), np.asarray(goal, np.float64)
+        self.fixed_goal, self.random_goal = self.goal.copy(), random_goal
+        self.free_cells = np.argwhere(~np.asarray(maze, dtype=bool))  # (n, 2) rows of (row, col)
         self.max_step, self.success_distance, self.start_noise = max_step, success_distance, start_noise
         h, w = self.walls.shape
-        self.observation_space = gym.spaces.Box(np.zeros(2, np.float32), np.array([w, h], np.float32), dtype=np.float32)
+        high = np.array([w, h, w, h], np.float32)
+        self.observation_space = gym.spaces.Box(np.zeros(4, np.float32), high, dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.render_mode = render_mode
         self.pos = self.start.copy()
@@ -57,7 +62,13 @@ class PointMazeEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
         self.pos = self.start + self.np_random.uniform(-self.start_noise, self.start_noise, 2)
-        return self.pos.astype(np.float32), {}
+        if self.random_goal:
+            row, col = self.free_cells[self.np_random.integers(len(self.free_cells))]
+            self.goal = np.array([col, row], np.float64) + self.np_random.uniform(0.1, 0.9, 2)
+        return self._obs(), {}
+
+    def _obs(self) -> np.ndarray:
+        return np.concatenate([self.pos, self.goal]).astype(np.float32)
 
     def step(self, action):
         move = np.clip(np.asarray(action, np.float64), -1.0, 1.0) * self.max_step
@@ -68,7 +79,7 @@ class PointMazeEnv(gym.Env):
                 self.pos = trial
         distance = float(np.linalg.norm(self.pos - self.goal))
         info = {"is_success": distance <= self.success_distance, "distance": distance}
-        return self.pos.astype(np.float32), -distance, False, False, info
+        return self._obs(), -distance, False, False, info
 
     def add_marker(
         self, pos: np.ndarray, rgba: tuple[float, ...] = (1.0, 0.55, 0.0, 1.0), radius: float = 0.15
