@@ -267,7 +267,9 @@ def _is_dict_field(tc: TrainConfig, path: str) -> bool:
     obj = tc.run if group == "run" else tc.algo_config
     for p in parts[:-1]:
         obj = getattr(obj, p)
-    return isinstance(getattr(obj, parts[-1]), dict)
+    hint = _resolved_hints(type(obj))[parts[-1]]
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    return any(o is dict or typing.get_origin(o) is dict for o in options)
 
 
 def parse_overrides(tc: TrainConfig, argv: list[str]) -> None:
