@@ -22,16 +22,15 @@ import os
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import torch
+from docwriter import DOCS, write_section  # noqa: E402
 from torch import nn
 
 from hrlkit.goals.functions import goal_transition
 from hrlkit.goals.relabel import hiro_candidates, hiro_relabel_goals
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-MARK_BEGIN, MARK_END = "<!-- hiro-correction:begin -->", "<!-- hiro-correction:end -->"
+DOC = DOCS / "benchmarks.md"
 HEADING = "## HIRO off-policy correction: batched vs a per-sample loop"
 OBS_DIM, GOAL_DIM, ACTION_DIM, HIDDEN = 30, 15, 8, 300
 GOAL_HIGH = torch.tensor([10.0, 10.0] + [1.0] * (GOAL_DIM - 2))  # a goal range: +-10 on x-y, +-1 elsewhere
@@ -152,7 +151,6 @@ def main() -> None:
         f"--warmup {args.warmup} --repeats {args.repeats} --loop-budget {args.loop_budget:g} --seed {args.seed}"
     )
     lines = [
-        MARK_BEGIN,
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, "
         f"{args.threads} torch threads, {len(os.sched_getaffinity(0))} cores; torch {torch.__version__}, "
         f"python {platform.python_version()}.",
@@ -177,17 +175,10 @@ def main() -> None:
             + ", ".join(f"{done} of {b} samples (batch {b}, c {c})" for b, c, _, _, done, _ in scaled_rows)
             + " and scaled linearly to the whole batch.",
         ]  # fmt: skip
-    lines.append(MARK_END)
     table = "\n".join(lines)
     print(table)
     if not args.no_write:
-        text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-        if MARK_BEGIN in text and MARK_END in text:
-            text = text.split(MARK_BEGIN)[0] + table + text.split(MARK_END, 1)[1]
-        else:
-            text = text.rstrip("\n") + f"\n\n{HEADING}\n\n" + table + "\n"
-        DOC.write_text(text)
-        print(f"wrote {DOC}")
+        write_section(DOC, "hiro-correction", table, HEADING)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,11 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from docwriter import DOCS, write_section
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "docs" / "benchmarks.md", ROOT / "docs" / "hiro.md"]
-MARK_BEGIN, MARK_END = "<!-- hiro-throughput:begin -->", "<!-- hiro-throughput:end -->"
 ENV = "PointMaze_UMaze-v3"
 
 
@@ -77,7 +74,6 @@ def main() -> None:
 
     table = "\n".join(
         [
-            MARK_BEGIN,
             f"Measured {time.strftime('%Y-%m-%d')}; torch {torch.__version__}, stable-baselines3 "
             f"{stable_baselines3.__version__}. Command: `python benchmarks/hiro_throughput.py --steps {args.steps} "
             f"--warmup {args.warmup} --rounds {args.rounds}`; {ENV}, 300-300 networks, batch 100.",
@@ -85,19 +81,13 @@ def main() -> None:
             "| torch threads | hrlkit HIRO (two levels) steps/s | SB3 TD3 (flat) steps/s | ratio |",
             "|---|---|---|---|",
             *[f"| {t} | {x:.1f} | {y:.1f} | {x / y:.2f} |" for t, x, y in rows],
-            MARK_END,
         ]
     )
     print(table)
     if args.no_write:
         return
-    for doc in DOCS:
-        text = doc.read_text()
-        if MARK_BEGIN in text:
-            text = text.split(MARK_BEGIN)[0] + table + text.split(MARK_END)[1]
-        else:
-            text += "\n## HIRO training throughput against Stable-Baselines3 TD3\n\n" + table + "\n"
-        doc.write_text(text)
+    for doc in (DOCS / "benchmarks.md", DOCS / "hiro.md"):
+        write_section(doc, "hiro-throughput", table, "## HIRO training throughput against Stable-Baselines3 TD3")
 
 
 if __name__ == "__main__":

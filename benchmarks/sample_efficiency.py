@@ -12,13 +12,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+from docwriter import DOCS, write_section
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-MARK_BEGIN, MARK_END = "<!-- sample-efficiency:begin -->", "<!-- sample-efficiency:end -->"
+DOC = DOCS / "benchmarks.md"
 
 
 def eval_return(predict, episodes: int = 10) -> float:
@@ -96,7 +95,6 @@ def main() -> None:
             rows.append((algo, lib, arr.mean(0), [statistics.pstdev(c) for c in arr.T]))
     steps = list(range(args.eval_every, args.steps + 1, args.eval_every))
     lines = [
-        MARK_BEGIN,
         f"Command: `python benchmarks/sample_efficiency.py --seeds {args.seeds} --steps {args.steps} "
         f"--hidden {args.hidden} --lr {args.lr}` ({time.time() - t0:.0f} s). Pendulum-v1, mean (std) over seeds of the "
         "mean return of 10 deterministic evaluation episodes:",
@@ -107,17 +105,11 @@ def main() -> None:
             f"| {a} | {lib} | " + " | ".join(f"{m:.0f} ({sd:.0f})" for m, sd in zip(mean, sds, strict=True)) + " |"
             for a, lib, mean, sds in rows
         ],
-        MARK_END,
     ]
     table = "\n".join(lines)
     print(table)
     if not args.no_write:
-        text = DOC.read_text()
-        if MARK_BEGIN in text:
-            text = text.split(MARK_BEGIN)[0] + table + text.split(MARK_END)[1]
-        else:
-            text += "\n## Sample efficiency: the same learning per env step\n\n" + table + "\n"
-        DOC.write_text(text)
+        write_section(DOC, "sample-efficiency", table, "## Sample efficiency: the same learning per env step")
 
 
 if __name__ == "__main__":

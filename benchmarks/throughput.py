@@ -16,13 +16,12 @@ import argparse
 import platform
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from docwriter import DOCS, write_section
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-MARK_BEGIN, MARK_END = "<!-- throughput:begin -->", "<!-- throughput:end -->"
+DOC = DOCS / "benchmarks.md"
 LR = {"sac": 3e-4, "td3": 1e-3}
 
 
@@ -97,7 +96,6 @@ def main() -> None:
     import hrlkit
 
     lines = [
-        MARK_BEGIN,
         f"Measured {time.strftime('%Y-%m-%d')} on {platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} torch threads max, {len(__import__('os').sched_getaffinity(0))} cores; "
         f"hrlkit {hrlkit.__version__}, stable-baselines3 {stable_baselines3.__version__}, torch {torch.__version__}, "
@@ -109,18 +107,11 @@ def main() -> None:
         "| env | algo | torch threads | hrlkit steps/s | SB3 steps/s | ratio hrlkit/SB3 |",
         "|---|---|---|---|---|---|",
         *[f"| {e} | {al} | {t} | {x:.1f} | {y:.1f} | {x / y:.2f} |" for e, al, t, x, y, _ in rows],
-        MARK_END,
     ]
     table = "\n".join(lines)
     print(table)
     if not args.no_write:
-        text = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n## Throughput\n\n"
-        if MARK_BEGIN in text:
-            text = text.split(MARK_BEGIN)[0] + table + text.split(MARK_END)[1]
-        else:
-            text += table + "\n"
-        DOC.write_text(text)
-        print(f"wrote {DOC}")
+        write_section(DOC, "throughput", table, "## Throughput: hrlkit SAC/TD3 against Stable-Baselines3")
 
 
 if __name__ == "__main__":
