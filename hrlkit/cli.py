@@ -79,7 +79,6 @@ def cmd_train(argv: list[str]) -> int:
         set_value(tc, "run.seed", args.seed)
     if args.total_env_steps is not None:
         set_value(tc, "run.total_env_steps", args.total_env_steps)
-    _check_periods(tc.run)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or f"runs/{tc.run.env.replace('/', '_')}__{tc.algo}__{tc.run.seed}__{stamp}")
     if run_dir.exists() and any(run_dir.iterdir()):
@@ -118,14 +117,6 @@ def _resume(args: argparse.Namespace, rest: list[str]) -> int:
     model = OffPolicyAlgorithm.resume(run_dir, overrides, verbose=args.verbose)
     print(f"resuming {run_dir} at {model.env_steps} env steps")
     return _learn_and_report(model, run_dir, progress=not args.no_progress)
-
-
-def _check_periods(run: Any) -> None:
-    if run.checkpoint_freq and run.log_interval and run.checkpoint_freq % run.log_interval:
-        raise HrlkitError(
-            f"checkpoint_freq {run.checkpoint_freq} is not a multiple of log_interval {run.log_interval}: "
-            "checkpoints are taken right after a log dump so that a resume continues the logs exactly"
-        )
 
 
 def _learn_and_report(model: Any, run_dir: Path, progress: bool) -> int:

@@ -59,7 +59,7 @@ class RunConfig:
     log_interval: int = 1_000
     """env steps between log dumps (CSV, TensorBoard, console)"""
     checkpoint_freq: int = 10_000
-    """env steps between checkpoints (0: only the final one); a multiple of log_interval"""
+    """env steps between checkpoints (0: only the final one)"""
     keep_checkpoints: int = 3
     """checkpoints kept on disk; older ones are deleted"""
     save_replay_buffer: bool = True
