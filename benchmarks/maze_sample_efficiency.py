@@ -1,0 +1,129 @@
+"""Sample efficiency on the U-maze (PointMaze_UMaze-v3, HIRO's maze protocol): evaluation success rate against env
+steps for HIRO, HIRO without the off-policy correction, flat TD3 and SAC (hrlkit), and Stable-Baselines3 SAC with HER
+(the tool a user would pick instead), over several seeds; one plot with 95% intervals and a table.
+
+Every hrlkit run uses the preset `hrlkit/presets/PointMaze_UMaze-v3.yaml` (its `hiro`, `sac` or `td3` section); SB3 SAC+HER trains on the same training env (random goals, `neg_distance` reward replaced by
+HER's own `compute_reward`, i.e. the env's sparse reward) and is evaluated on the same fixed far-end goal.
+
+    python benchmarks/maze_sample_efficiency.py --seeds 3 --steps 120000       # hours on 2 CPU cores
+    python benchmarks/maze_sample_efficiency.py --seeds 1 --steps 2000 --eval-every 1000 --no-write   # check
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from docwriter import DOCS, write_section
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = {
+    "hiro": ["hiro"],
+    "hiro-no-correction": ["hiro", "--relabel", "false"],
+    "td3": ["td3"],
+    "sac": ["sac"],
+}
+
+
+def run_hrlkit(method: str, seed: int, steps: int, every: int, out: Path) -> Path:
+    args = METHODS[method]
+    run_dir = out / f"{method}__{seed}"
+    cmd = [sys.executable, "-m", "hrlkit.cli", "train", args[0], "--env", "PointMaze_UMaze-v3", *args[1:]]
+    cmd += ["--seed", str(seed), "--total-env-steps", str(steps), "--eval-freq", str(every), "--run-dir", str(run_dir)]
+    cmd += ["--no-progress", "--verbose", "0"]
+    subprocess.run(cmd, check=True, cwd=ROOT)
+    return run_dir
+
+
+def run_sb3_her(seed: int, steps: int, every: int, out: Path) -> Path:
+    import csv
+
+    import gymnasium as gym
+    import gymnasium_robotics
+    import yaml
+    from stable_baselines3 import SAC, HerReplayBuffer
+
+    import hrlkit
+    from hrlkit.envs.make import make_eval_env
+
+    gym.register_envs(gymnasium_robotics)
+    preset = yaml.safe_load((ROOT / "hrlkit" / "presets" / "PointMaze_UMaze-v3.yaml").read_text())["sac"]["run"]
+    env = gym.make("PointMaze_UMaze-v3", **preset["env_kwargs"])
+    eval_env = make_eval_env({"env": "PointMaze_UMaze-v3", **preset, "wrappers": []})
+    model = SAC(
+        "MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer,
+        replay_buffer_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"},
+        learning_starts=preset["learning_starts"], seed=seed, device="cpu", verbose=0,
+    )  # fmt: skip
+    run_dir = out / f"sb3-sac-her__{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for step in range(every, steps + 1, every):
+        model.learn(every, reset_num_timesteps=False)
+        result = hrlkit.evaluate(model, eval_env, preset["eval_episodes"], seed=seed + 1_000_000)
+        rows.append({"time/env_steps": step, "eval/success_rate": result.get("success_rate", 0.0)})
+    with (run_dir / "progress.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, ["time/env_steps", "eval/success_rate"])
+        writer.writeheader()
+        writer.writerows(rows)
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({"algo": "sb3-sac-her", "run": {"env": "PointMaze_UMaze-v3"}}))
+    return run_dir
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--methods", nargs="+", default=[*METHODS, "sb3-sac-her"])
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--steps", type=int, default=120_000)
+    p.add_argument("--eval-every", type=int, default=10_000)
+    p.add_argument("--out", default="runs/maze_sample_efficiency")
+    p.add_argument("--no-write", action="store_true")
+    args = p.parse_args()
+    out = ROOT / args.out
+    t0 = time.time()
+    runs: dict[str, list[Path]] = {}
+    for seed in range(args.seeds):
+        for method in args.methods:
+            if method == "sb3-sac-her":
+                run_dir = run_sb3_her(seed, args.steps, args.eval_every, out)
+            else:
+                run_dir = run_hrlkit(method, seed, args.steps, args.eval_every, out)
+            runs.setdefault(method, []).append(run_dir)
+            print(f"{method} seed {seed} done ({time.time() - t0:.0f} s)", flush=True)
+
+    from hrlkit.plotting import load_progress, plot_learning_curves
+
+    png = plot_learning_curves([d for ds in runs.values() for d in ds], DOCS / "maze_sample_efficiency.png",
+                               "eval/success_rate")  # fmt: skip
+    steps = list(range(args.eval_every, args.steps + 1, args.eval_every))
+    lines = [
+        f"Command: `python benchmarks/maze_sample_efficiency.py --seeds {args.seeds} --steps {args.steps} "
+        f"--eval-every {args.eval_every}` ({time.time() - t0:.0f} s). Evaluation success rate (10 episodes, fixed "
+        f"far-end goal), mean over {args.seeds} seeds. Plot: `docs/{png.name}`.",
+        "",
+        "| method | " + " | ".join(f"{s // 1000}k" for s in steps) + " |",
+        "|---|" + "---|" * len(steps),
+    ]
+    for method, dirs in runs.items():
+        curves = []
+        for d in dirs:
+            prog = load_progress(d)
+            x, y = prog["time/env_steps"], prog["eval/success_rate"]
+            ok = ~np.isnan(y)
+            curves.append(np.interp(steps, x[ok], y[ok]))
+        mean = np.mean(curves, axis=0)
+        lines.append(f"| {method} | " + " | ".join(f"{v:.2f}" for v in mean) + " |")
+    table = "\n".join(lines)
+    print(table)
+    if not args.no_write:
+        heading = "## Sample efficiency on the U-maze (HIRO's maze protocol)"
+        for doc in (DOCS / "benchmarks.md", DOCS / "hiro.md"):
+            write_section(doc, "maze-sample-efficiency", table, heading)
+
+
+if __name__ == "__main__":
+    main()
