@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job on its defaults: SAC on Pendulum-v1 (about 20k env steps), leaving runs/<env>__sac__0__<time>/.
+# The main job on its defaults: HIRO on the U-maze (PointMaze_UMaze-v3, HIRO's maze protocol, 120k env steps),
+# leaving runs/PointMaze_UMaze-v3__hiro__0__<time>/ with logs, checkpoints and plots.
 train: $(STAMP)
-	$(BIN)/hrlkit train sac --env Pendulum-v1
+	MUJOCO_GL=$${MUJOCO_GL:-osmesa} $(BIN)/hrlkit train hiro --env PointMaze_UMaze-v3
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
