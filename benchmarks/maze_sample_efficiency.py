@@ -97,8 +97,8 @@ def main() -> None:
 
     from hrlkit.plotting import load_progress, plot_learning_curves
 
-    png = plot_learning_curves([d for ds in runs.values() for d in ds], DOCS / "maze_sample_efficiency.png",
-                               "eval/success_rate")  # fmt: skip
+    png_path = (out if args.no_write else DOCS) / "maze_sample_efficiency.png"
+    png = plot_learning_curves([d for ds in runs.values() for d in ds], png_path, "eval/success_rate")
     steps = list(range(args.eval_every, args.steps + 1, args.eval_every))
     lines = [
         f"Command: `python benchmarks/maze_sample_efficiency.py --seeds {args.seeds} --steps {args.steps} "
