@@ -52,7 +52,6 @@ BAD_INPUTS: dict[str, tuple[list[str], list[str]]] = {
         ["train", "sac", "--env", "tests.nan_env:NanEnv-v0", *tiny_flags(learning_starts=50), "--run-dir", "nan"],
         ["NanEnv-v0", "non-finite observation"],
     ),
-    "periods": (["train", "sac", *tiny_flags(checkpoint_freq=150)], ["checkpoint_freq 150", "log_interval 100"]),
     "run_dir_taken": ([*TRAIN, "--run-dir", "RUN"], ["not empty", "--resume"]),
     "eval_missing": (["eval", "no_such_run"], ["no_such_run", "does not exist"]),
     "eval_no_such_step": (["eval", "RUN", "--checkpoint", "12345"], ["no checkpoint at step 12345", "[100, 200, 300]"]),
