@@ -204,3 +204,24 @@ def test_cli_resume(tmp_path: Path) -> None:
         assert (tmp_path / "A" / "config.yaml").read_text() == (tmp_path / run / "config.yaml").read_text()
         a_final, b_final = checkpoint_tensors(tmp_path / "A", TOTAL), checkpoint_tensors(tmp_path / run, TOTAL)
         assert_same_state(a_final, b_final)
+
+
+def test_resume_from_a_checkpoint_inside_a_log_period(uninterrupted, tmp_path: Path) -> None:
+    """Checkpoints every 150 env steps, logs every 100: the one at 450 falls inside a log period, and a resume from it
+    (after the run's later checkpoint is lost) still logs what the uninterrupted run logged."""
+    import shutil
+
+    a = uninterrupted("sac", 1)
+    b_dir = tmp_path / "B"
+    SAC("Pendulum-v1", run_dir=b_dir, verbose=0, **{**CONFIG, "checkpoint_freq": 150, "keep_checkpoints": 10}).learn(
+        TOTAL
+    ).close()
+    assert list_checkpoints(b_dir / "checkpoints") == [150, 300, 450, 600]
+    shutil.rmtree(b_dir / "checkpoints" / "600")  # as if the run had died between 450 and 600
+
+    b = OffPolicyAlgorithm.resume(b_dir, verbose=0)
+    assert b.env_steps == 450
+    b.learn().close()
+    assert_same_progress(a.run_dir, b.run_dir)
+    assert_same_state(full_state(a), full_state(b))
+    assert tensorboard_scalars(a.run_dir) == tensorboard_scalars(b.run_dir)
