@@ -70,6 +70,11 @@ class SegmentBuffer:
         k = len(actions)
         if not 1 <= k <= self.c or len(states) != k + 1:
             raise ValueError(f"a segment needs 1..{self.c} actions and one more state, got {k} and {len(states)}")
+        if np.shape(goal) != self.goals.shape[1:] or np.shape(states)[1:] != self.states.shape[2:]:
+            raise ValueError(
+                f"segment goal {np.shape(goal)} / states {np.shape(states)} do not fit the buffer's "
+                f"goal {self.goals.shape[1:]} / state {self.states.shape[2:]}"
+            )  # checked before any write, so a bad segment never half-overwrites a stored one
         i = self.pos
         self.states[i, : k + 1] = states
         self.states[i, k + 1 :] = states[-1]  # padding: the last state, so s_{t+c} reads as s_{t+k}
@@ -113,6 +118,8 @@ class SegmentBuffer:
                     f"saved segment buffer array {name!r} is missing or has another shape: resume with the same "
                     "buffer size, c and goal space"
                 )
+        if "pos" not in state or "full" not in state or not 0 <= int(state["pos"]) < self.capacity:
+            raise HrlkitError("saved segment buffer has no valid pos/full: the checkpoint is corrupt, use another one")
         for name in names:
             getattr(self, name)[...] = state[name]
         self.pos, self.full = int(state["pos"]), bool(state["full"])

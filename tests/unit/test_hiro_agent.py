@@ -243,7 +243,8 @@ def test_high_learning_starts_counts_segments() -> None:
 
 
 def test_pretraining_goals_are_random_with_magnitudes_in_range() -> None:
-    lo, hi = (0.5, 1.0), (1.0, 2.5)
+    # Goal range [-2, 2] x [-1, 3]: magnitudes up to 2 and 1 keep goals of either sign inside it.
+    lo, hi = (0.5, 0.25), (2.0, 1.0)
     agent = make_agent(low_pretrain_env_steps=150, pretrain_goal_low=lo, pretrain_goal_high=hi)
     s = walk(180)[:, 0]
     goals, states = [], []
@@ -474,3 +475,19 @@ def test_loading_another_architecture_is_refused() -> None:
     b = make_agent(high=LevelConfig(hidden=(8,), batch_size=16))
     with pytest.raises(HrlkitError, match="do not fit this HIRO model"):
         b.load_state_tree(a.state_tree())
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"pretrain_goal_low": (0.1,)}, "without pretrain_goal_high"),
+        ({"pretrain_goal_low": (0.5,), "pretrain_goal_high": (0.2,)}, "0 <= low <= high"),
+        ({"pretrain_goal_low": (-0.1,), "pretrain_goal_high": (0.2,)}, "0 <= low <= high"),
+        ({"pretrain_goal_high": (1.5,)}, r"\[2.0, 1.0\]"),  # dim 1 only reaches -1 below zero
+        ({"pretrain_goal_high": (0.5, 0.5, 0.5)}, "one per goal dimension"),
+    ],
+    ids=["low_without_high", "low_above_high", "negative_low", "beyond_goal_range", "wrong_length"],
+)
+def test_bad_pretraining_bands_are_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(HrlkitError, match=message):
+        make_agent(low_pretrain_env_steps=10, **changes)

@@ -390,6 +390,32 @@ def test_segment_buffer_rejects_bad_segments():
     assert len(buf) == 0 and buf.pos == 0
     with pytest.raises(HrlkitError):
         buf.sample(1, np.random.default_rng(0))
+
+
+def test_segment_buffer_bad_goal_never_half_overwrites_a_stored_segment():
+    buf = make_buffer()
+    buf.add(*segment(3, 1.0))
+    before = {k: v.copy() for k, v in buf.state_dict().items()}
+    buf.pos = 0  # the next add would overwrite the stored segment
+    states, actions, goal, reward, terminated = segment(3, 7.0)
+    with pytest.raises(ValueError, match="goal"):
+        buf.add(states, actions, np.concatenate([goal, goal]), reward, terminated)
+    for k, v in buf.state_dict().items():
+        np.testing.assert_array_equal(v, before[k] if k != "pos" else 0)
+
+
+@pytest.mark.parametrize("broken", [{"drop": "pos"}, {"drop": "full"}, {"pos": 10**6}])
+def test_segment_buffer_load_refuses_bad_counters(tmp_path, broken):
+    buf = make_buffer()
+    buf.add(*segment(3, 1.0))
+    state = dict(buf.state_dict())
+    if "drop" in broken:
+        del state[broken["drop"]]
+    else:
+        state["pos"] = np.array(broken["pos"])
+    with pytest.raises(HrlkitError, match="pos/full"):
+        make_buffer().load_state_dict(state)
+
     with pytest.raises(HrlkitError):
         SegmentBuffer(0, SEG_S, SEG_A, SEG_G, C)
 

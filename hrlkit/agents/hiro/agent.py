@@ -78,6 +78,7 @@ class HIROAgent:
             raise HrlkitError(f"goal_indices {cfg.goal_indices} must index the {S}-dim state")
         G, A = len(self.goal_idx), int(action_space.shape[0])
         self.goal_low, self.goal_high = cfg.goal_bounds()
+        self.pretrain_bands = cfg.pretrain_bands()
         goal_space = gym.spaces.Box(self.goal_low, self.goal_high, dtype=np.float32)
         state_space = gym.spaces.Box(-np.inf, np.inf, (S,), np.float32)
         low_space = gym.spaces.Box(-np.inf, np.inf, (S + G,), np.float32)
@@ -103,9 +104,8 @@ class HIROAgent:
     # ------------------------------------------------------------------------------------------------- the goals
     def _random_goals(self, n: int) -> np.ndarray:
         cfg = self.cfg
-        if self.env_steps < cfg.low_pretrain_env_steps and cfg.pretrain_goal_high:
-            lo = np.broadcast_to(np.asarray(cfg.pretrain_goal_low or 0.0, np.float32), self.goal_low.shape)
-            hi = np.broadcast_to(np.asarray(cfg.pretrain_goal_high, np.float32), self.goal_low.shape)
+        if self.env_steps < cfg.low_pretrain_env_steps and self.pretrain_bands is not None:
+            lo, hi = self.pretrain_bands  # checked against the goal range: signed goals stay inside it
             mag = self.rng.uniform(lo, hi, (n, len(lo)))
             return (mag * self.rng.choice([-1.0, 1.0], size=mag.shape)).astype(np.float32)
         return self.rng.uniform(self.goal_low, self.goal_high, (n, len(self.goal_low))).astype(np.float32)
@@ -234,7 +234,8 @@ class HIROAgent:
         self.env_steps += self.n_envs
 
     def update(self, gradient_steps: int) -> dict[str, float]:
-        """Low level: `gradient_steps` updates; high level: one update every c calls (every c vector-env steps)."""
+        """Low level: `gradient_steps` updates; high level: one update every c calls of this method (every c
+        vector-env steps with the default train_freq = 1; every c x train_freq with a larger one)."""
         stats: dict[str, float] = {}
         low: dict[str, float] = {}
         for _ in range(gradient_steps):

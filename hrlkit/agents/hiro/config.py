@@ -113,3 +113,29 @@ class HIROConfig:
                 f"({g}) with low < high"
             )
         return low, high
+
+    def pretrain_bands(self) -> tuple[Any, Any] | None:
+        """Per-dimension [low, high] magnitudes of pretraining goals, or None for uniform goals over the goal range."""
+        import numpy as np
+
+        if not self.pretrain_goal_high:
+            if self.pretrain_goal_low:
+                raise HrlkitError("pretrain_goal_low is set without pretrain_goal_high: give both, or neither")
+            return None
+        g = len(self.goal_indices)
+        try:
+            lo = np.broadcast_to(np.asarray(self.pretrain_goal_low or (0.0,), np.float32), (g,)).copy()
+            hi = np.broadcast_to(np.asarray(self.pretrain_goal_high, np.float32), (g,)).copy()
+        except ValueError:
+            raise HrlkitError(
+                f"pretrain_goal_low {self.pretrain_goal_low} / pretrain_goal_high {self.pretrain_goal_high} must give "
+                f"one value, or one per goal dimension ({g})"
+            ) from None
+        goal_low, goal_high = self.goal_bounds()
+        reach = np.minimum(-goal_low, goal_high)  # the largest magnitude a goal of either sign can take
+        if np.any(lo < 0) or np.any(lo > hi) or np.any(hi > reach):
+            raise HrlkitError(
+                f"pretraining goal magnitudes [{self.pretrain_goal_low}, {self.pretrain_goal_high}] need "
+                f"0 <= low <= high <= {reach.tolist()} (the goal range, for either sign)"
+            )
+        return lo, hi
