@@ -20,7 +20,7 @@ install: $(STAMP)
 # The main job on its defaults: HIRO on the U-maze (PointMaze_UMaze-v3, HIRO's maze protocol, 120k env steps),
 # leaving runs/PointMaze_UMaze-v3__hiro__0__<time>/ with logs, checkpoints and plots.
 train: $(STAMP)
-	MUJOCO_GL=$${MUJOCO_GL:-osmesa} $(BIN)/hrlkit train hiro --env PointMaze_UMaze-v3
+	$(BIN)/hrlkit train hiro --env PointMaze_UMaze-v3
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q tests
