@@ -59,11 +59,13 @@ class ObsFlattener(nn.Module):
     """Turns an observation (a tensor, or a dict of tensors for Dict spaces) into one flat float vector per row.
 
     Dict keys are concatenated in sorted order, so `{"achieved_goal", "desired_goal", "observation"}` of a goal env
-    becomes one vector; the order is fixed by the space, never by the dict passed in.
+    becomes one vector; the order is fixed by the space, never by the dict passed in. Discrete observations (a cell
+    index in FrozenLake, Four Rooms, the h-DQN chain) become one-hot vectors of length n.
     """
 
     def __init__(self, space: gym.Space) -> None:
         super().__init__()
+        self.discrete_start: int | None = None  # set for Discrete spaces: index - start is the one-hot position
         if isinstance(space, gym.spaces.Dict):
             self.keys: tuple[str, ...] | None = tuple(sorted(space.spaces))
             for k in self.keys:
@@ -76,15 +78,17 @@ class ObsFlattener(nn.Module):
             self.keys = None
             self.dim = int(np.prod(space.shape))
         elif isinstance(space, gym.spaces.Discrete):
-            raise HrlkitError(
-                "Discrete observations need a one-hot or embedding encoder; wrap the env in a one-hot wrapper"
-            )
+            self.keys = None
+            self.dim = int(space.n)
+            self.discrete_start = int(space.start)
         else:
             raise HrlkitError(f"unsupported observation space {space}: use a Box or a Dict of Boxes")
 
     def forward(self, obs: TensorObs) -> torch.Tensor:
         if self.keys is None:
             assert isinstance(obs, torch.Tensor)
+            if self.discrete_start is not None:  # Discrete: (B,) indices -> (B, n) one-hot
+                return nn.functional.one_hot(obs.long().reshape(-1) - self.discrete_start, self.dim).float()
             return obs.reshape(obs.shape[0], -1).float()
         assert isinstance(obs, dict)
         return torch.cat([obs[k].reshape(obs[k].shape[0], -1).float() for k in self.keys], dim=-1)

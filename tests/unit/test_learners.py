@@ -418,3 +418,12 @@ def test_state_dict_holds_online_target_and_entropy_weights():
     state = sac.state_dict()
     assert {"actor", "critic", "critic_target", "log_entropy_coef"} <= {k.split(".")[0] for k in state}
     assert state["log_entropy_coef"].item() == pytest.approx(math.log(0.3))
+
+
+def test_obs_flattener_one_hot_for_discrete_observations():
+    from hrlkit.nn import ObsFlattener
+
+    flat = ObsFlattener(gym.spaces.Discrete(4, start=1))
+    out = flat(torch.tensor([1, 4, 2]))
+    assert flat.dim == 4
+    assert torch.equal(out, torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 1], [0, 1, 0, 0]]))
