@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from hrlkit.buffers.prioritized import PrioritizedSampler
 from hrlkit.errors import HrlkitError
 from hrlkit.types import ReplayBatch
 
@@ -51,6 +52,8 @@ class ReplayBuffer:
         action_space: the single-env action space. Box actions are stored as given (the learner's normalised space).
         n_envs: envs written per `add`.
         device: where `sample` puts its tensors.
+        sampler: None for uniform sampling, or a `PrioritizedSampler` over `capacity * n_envs` entries (PER); then
+            `sample` returns importance weights and `update_priorities` takes the learner's TD errors.
 
     Memory: `bytes_per_transition` = 2 x obs bytes (obs and next_obs) + action bytes + 4 (reward) + 1 (terminated);
     for Pendulum-v1 (3 float32 obs, 1 float32 action) that is 2*12 + 4 + 4 + 1 = 33 bytes, 33 MB per million.
@@ -63,9 +66,13 @@ class ReplayBuffer:
         action_space: gym.Space,
         n_envs: int = 1,
         device: torch.device | str = "cpu",
+        sampler: PrioritizedSampler | None = None,
     ) -> None:
         if capacity < 1:
             raise HrlkitError(f"replay capacity must be >= 1, got {capacity}")
+        if sampler is not None and sampler.capacity != capacity * n_envs:
+            raise HrlkitError(f"a prioritized sampler over {sampler.capacity} entries cannot index {capacity * n_envs}")
+        self.sampler = sampler
         self.capacity, self.n_envs, self.device = capacity, n_envs, torch.device(device)
         self.obs_space, self.action_space = obs_space, action_space
         self.obs = _obs_arrays(obs_space, capacity, n_envs)
@@ -109,6 +116,8 @@ class ReplayBuffer:
         self.actions[self.pos] = actions
         self.rewards[self.pos] = rewards
         self.terminated[self.pos] = terminated
+        if self.sampler is not None:
+            self.sampler.on_write(self.pos * self.n_envs + np.arange(self.n_envs))
         self.pos += 1
         if self.pos == self.capacity:
             self.full, self.pos = True, 0
@@ -128,7 +137,19 @@ class ReplayBuffer:
         return rng.integers(0, len(self), size=batch_size)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> ReplayBatch:
-        return self.gather(self.sample_indices(batch_size, rng))
+        """A uniform batch, or a prioritized one with importance weights when the buffer has a sampler."""
+        if self.sampler is None:
+            return self.gather(self.sample_indices(batch_size, rng))
+        if len(self) == 0:
+            raise HrlkitError("cannot sample from an empty replay buffer: raise learning_starts above 0")
+        flat, weights = self.sampler.sample(batch_size, rng)
+        return self.gather(flat, weights)
+
+    def update_priorities(self, indices: torch.Tensor | np.ndarray, td_errors: torch.Tensor | np.ndarray) -> None:
+        """New priorities from the TD errors of a sampled batch (PER); a no-op for uniform replay."""
+        if self.sampler is not None:
+            to_np = lambda x: x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)  # noqa: E731
+            self.sampler.update_priorities(to_np(indices), to_np(td_errors))
 
     def gather(self, flat: np.ndarray, weights: np.ndarray | None = None) -> ReplayBatch:
         """The transitions at flat indices as tensors on `device`.
@@ -168,6 +189,8 @@ class ReplayBuffer:
             else:
                 out[name] = store
         out.update(actions=self.actions, rewards=self.rewards, terminated=self.terminated)
+        if self.sampler is not None:
+            out.update({f"per.{k}": v for k, v in self.sampler.state_dict().items()})
         return out
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
@@ -181,6 +204,14 @@ class ReplayBuffer:
         for name in ("actions", "rewards", "terminated"):
             self._check_shape(name, state, getattr(self, name))
             getattr(self, name)[...] = state[name]
+        if self.sampler is not None:
+            per = {k[4:]: v for k, v in state.items() if k.startswith("per.")}
+            if not per:
+                raise HrlkitError(
+                    "saved replay buffer has no priorities: it was saved without prioritized replay; resume with "
+                    "--replay.prioritized false"
+                )
+            self.sampler.load_state_dict(per)
         self.pos, self.full = int(state["pos"]), bool(state["full"])
 
     @staticmethod
