@@ -23,11 +23,13 @@ import torch
 
 from hrlkit.agents import FlatAgent
 from hrlkit.agents.hiro import HIROAgent, HIROConfig
-from hrlkit.buffers import ReplayBuffer
+from hrlkit.agents.option_critic import OptionCriticAgent, OptionCriticConfig
+from hrlkit.buffers import PrioritizedSampler, ReplayBuffer
 from hrlkit.config import RunConfig, TrainConfig, apply_mapping, save_yaml, set_value, to_dict
 from hrlkit.envs.make import FiniteCheck, make_eval_env, make_vec_env
 from hrlkit.errors import HrlkitError
-from hrlkit.learners import DDPGConfig, SACConfig, SACLearner, TD3Config, TD3Learner
+from hrlkit.learners import DDPGConfig, DQNConfig, DQNLearner, SACConfig, SACLearner, TD3Config, TD3Learner
+from hrlkit.learners.common import linear_schedule
 from hrlkit.logging import Logger
 from hrlkit.training.checkpoint import find_checkpoint, load_checkpoint, read_meta, save_checkpoint
 from hrlkit.training.off_policy import LoopState, restore_episodes, start_episodes, train_off_policy
@@ -239,6 +241,15 @@ class OffPolicyAlgorithm:
             self.eval_env.close()
 
 
+def make_sampler(run: RunConfig, entries: int, anneal_entries: int) -> PrioritizedSampler | None:
+    """The run's prioritized sampler over `entries` buffer slots, or None for uniform replay."""
+    if not run.prioritized_replay:
+        return None
+    return PrioritizedSampler(
+        entries, run.priority_exponent, run.is_weight_exponent, anneal_entries, run.priority_epsilon
+    )
+
+
 class _FlatOffPolicy(OffPolicyAlgorithm):
     learner_cls: ClassVar[type]
 
@@ -247,8 +258,12 @@ class _FlatOffPolicy(OffPolicyAlgorithm):
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
         learner = self.learner_cls(obs_space, act_space, cfg, device=run.device)
         rows = max(1, run.buffer_size // run.n_envs)
-        buffer = ReplayBuffer(rows, obs_space, act_space, run.n_envs, device=run.device)
-        return FlatAgent(learner, buffer, cfg.batch_size, seed=run.seed)
+        sampler = make_sampler(run, rows * run.n_envs, run.is_weight_anneal_env_steps or run.total_env_steps)
+        buffer = ReplayBuffer(rows, obs_space, act_space, run.n_envs, device=run.device, sampler=sampler)
+        return FlatAgent(learner, buffer, cfg.batch_size, seed=run.seed, exploration=self._exploration())
+
+    def _exploration(self):
+        return None
 
 
 class SAC(_FlatOffPolicy):
@@ -275,6 +290,22 @@ class DDPG(_FlatOffPolicy):
     learner_cls = TD3Learner
 
 
+class DQN(_FlatOffPolicy):
+    """DQN with target network, Double and Dueling options, epsilon-greedy exploration (`hrlkit.learners.dqn`)."""
+
+    name = "dqn"
+    config_cls = DQNConfig
+    learner_cls = DQNLearner
+
+    def _exploration(self):
+        cfg = self.config.algo_config
+        if not 0.0 <= cfg.exploration_final <= 1.0 or not 0.0 <= cfg.exploration_initial <= 1.0:
+            raise HrlkitError("exploration_initial and exploration_final are probabilities: keep them in [0, 1]")
+        return lambda env_steps: linear_schedule(
+            cfg.exploration_initial, cfg.exploration_final, cfg.exploration_env_steps, env_steps
+        )
+
+
 class HIRO(OffPolicyAlgorithm):
     """HIRO: a high level setting goals every c steps for a goal-conditioned low level (`hrlkit.agents.hiro`)."""
 
@@ -288,8 +319,28 @@ class HIRO(OffPolicyAlgorithm):
         )
 
 
-ALGORITHMS: dict[str, type[OffPolicyAlgorithm]] = {"sac": SAC, "td3": TD3, "ddpg": DDPG, "hiro": HIRO}
-PLANNED = ("dqn", "sac-discrete", "ppo", "trpo", "npg", "vpg", "qlearning", "option-critic", "hdqn")
+class OptionCritic(OffPolicyAlgorithm):
+    """Option-Critic: options with learned intra-option policies and terminations (`hrlkit.agents.option_critic`)."""
+
+    name = "option-critic"
+    config_cls = OptionCriticConfig
+
+    def _make_agent(self) -> OptionCriticAgent:
+        run = self.config.run
+        return OptionCriticAgent(
+            self.envs.single_observation_space, self.envs.single_action_space, self.config.algo_config, run.n_envs, run
+        )
+
+
+ALGORITHMS: dict[str, type[OffPolicyAlgorithm]] = {
+    "sac": SAC,
+    "td3": TD3,
+    "ddpg": DDPG,
+    "dqn": DQN,
+    "hiro": HIRO,
+    "option-critic": OptionCritic,
+}
+PLANNED = ("sac-discrete", "ppo", "trpo", "npg", "vpg", "qlearning", "hdqn")
 
 
 def algorithm_class(name: str) -> type[OffPolicyAlgorithm]:

@@ -52,6 +52,17 @@ class RunConfig:
     """gradient steps per update; with n_envs > 1 use n_envs to keep one update per env step"""
     buffer_size: int = 1_000_000
     """replay capacity in transitions"""
+    prioritized_replay: bool = False
+    """proportional prioritized replay (Schaul et al. 2016) for flat off-policy learners and HIRO's high level"""
+    priority_exponent: float = 0.6
+    """PER alpha: how strongly priorities shape sampling (0: uniform)"""
+    is_weight_exponent: float = 0.4
+    """PER beta at the start, annealed linearly to 1 over is_weight_anneal_env_steps"""
+    is_weight_anneal_env_steps: int = 0
+    """PER: env steps over which beta reaches 1 (0: total_env_steps, the paper's choice; set it explicitly when a run
+    will be extended, since the schedule follows the budget)"""
+    priority_epsilon: float = 1e-6
+    """PER: added to |TD error| so that no transition has probability zero"""
     eval_freq: int = 5_000
     """env steps between deterministic evaluations on a separate env (0: never)"""
     eval_episodes: int = 10

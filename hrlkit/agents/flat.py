@@ -6,6 +6,7 @@ is the agent a flat SAC/TD3/DDPG run plugs in. Hierarchical agents implement the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -34,27 +35,48 @@ def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
 
 
 class FlatAgent:
-    """Collects with `learner.act`, stores normalised actions, updates from uniform replay.
+    """Collects with `learner.act`, stores normalised actions, updates from replay (uniform or prioritized).
 
     Args:
         learner: any `Learner` over the env's spaces.
-        buffer: replay storage with the env's observation space and one slot per parallel env.
+        buffer: replay storage with the env's observation space and one slot per parallel env. With a prioritized
+            sampler, each update feeds the learner's `td_errors` back as new priorities.
         batch_size: transitions per gradient step.
-        seed: seeds the agent's numpy generator (replay sampling, warm-up actions).
+        seed: seeds the agent's numpy generator (replay sampling, warm-up actions, epsilon-greedy draws).
+        exploration: for discrete actions, epsilon as a function of env steps observed (epsilon-greedy around the
+            learner's greedy actions); None: the learner explores by itself (SAC, TD3).
     """
 
-    def __init__(self, learner: Learner, buffer: ReplayBuffer, batch_size: int, seed: int) -> None:
+    def __init__(
+        self,
+        learner: Learner,
+        buffer: ReplayBuffer,
+        batch_size: int,
+        seed: int,
+        exploration: Callable[[int], float] | None = None,
+    ) -> None:
         self.learner, self.buffer, self.batch_size = learner, buffer, batch_size
         self.device = learner.device
         space = learner.action_space
         self.scaler = ActionScaler(space) if isinstance(space, gym.spaces.Box) else None
         self.rng = np.random.default_rng(seed)
+        self.exploration = exploration
+        self.env_steps = 0  # transitions observed (the clock of the exploration schedule)
 
     # ----------------------------------------------------------------------------------------------------- acting
     def act(self, obs: np.ndarray | dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
         """Env actions for a batch of observations (leading axis: envs)."""
         actions = self.learner.act(obs_to_tensor(obs, self.device), deterministic).cpu().numpy()
+        if self.exploration is not None and not deterministic:
+            n = len(actions)
+            explore = self.rng.random(n) < self.exploration(self.env_steps)  # (n,) bool
+            actions = np.where(explore, self.rng.integers(0, self.learner.action_space.n, size=n), actions)
         return self.scaler.to_env(actions) if self.scaler is not None else actions
+
+    @property
+    def epsilon(self) -> float | None:
+        """The current epsilon of epsilon-greedy exploration (None without it)."""
+        return None if self.exploration is None else self.exploration(self.env_steps)
 
     def random_actions(self, n_envs: int, obs: Any = None) -> np.ndarray:
         """Uniform warm-up actions, drawn from the agent's own generator so a resumed run draws the same ones."""
@@ -85,13 +107,22 @@ class FlatAgent:
     ) -> None:
         actions = self.scaler.to_normalised(env_actions) if self.scaler is not None else env_actions
         self.buffer.add(obs, actions, rewards, next_obs, terminated)
+        self.env_steps += len(rewards)
 
     def update(self, gradient_steps: int) -> dict[str, float]:
-        """`gradient_steps` updates from uniform replay; the stats of the last one (the loop averages over dumps)."""
+        """`gradient_steps` updates from replay; the stats of the last one (the loop averages over dumps)."""
         stats: dict[str, float] = {}
         for _ in range(gradient_steps):
-            stats = self.learner.update(self.buffer.sample(self.batch_size, self.rng))
-        return {f"train/{k}": v for k, v in stats.items()}
+            batch = self.buffer.sample(self.batch_size, self.rng)
+            stats = self.learner.update(batch)
+            if self.buffer.sampler is not None:
+                self.buffer.update_priorities(batch.indices, self.learner.td_errors)
+        out = {f"train/{k}": v for k, v in stats.items()}
+        if self.exploration is not None:
+            out["rollout/exploration_rate"] = self.exploration(self.env_steps)
+        if self.buffer.sampler is not None:
+            out["train/is_weight_exponent"] = self.buffer.sampler.is_weight_exponent
+        return out
 
     # ---------------------------------------------------------------------------------------------- checkpoints
     def state_tree(self) -> dict[str, Any]:
@@ -100,6 +131,7 @@ class FlatAgent:
             "optimizers": {k: o.state_dict() for k, o in self.learner.optimizers.items()},
             "learner_extra": self.learner.extra_state(),
             "rng": rng_state(self.rng),
+            "env_steps": self.env_steps,
         }
 
     def load_state_tree(self, tree: dict[str, Any]) -> None:
@@ -114,6 +146,7 @@ class FlatAgent:
             ) from None
         self.learner.load_extra_state(tree["learner_extra"])
         set_rng_state(self.rng, tree["rng"])
+        self.env_steps = int(tree.get("env_steps", 0))
 
     def replay_state(self) -> dict[str, np.ndarray]:
         return self.buffer.state_dict()

@@ -27,6 +27,8 @@ class Learner(nn.Module):
         self.device = torch.device(device)
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.n_updates = 0
+        # |TD error| per sample of the last critic loss, (B,): the new priorities under prioritized replay.
+        self.td_errors: torch.Tensor | None = None
 
     def act(self, obs: TensorObs, deterministic: bool = False) -> torch.Tensor:
         raise NotImplementedError

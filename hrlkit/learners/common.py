@@ -34,3 +34,10 @@ def make_adam(params: Iterable[nn.Parameter], lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError):  # older builds or devices without a fused kernel
         return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+def linear_schedule(initial: float, final: float, duration: int, t: int) -> float:
+    """initial -> final linearly over `duration` steps, then final (epsilon schedules)."""
+    if duration <= 0:
+        return final
+    return initial + min(1.0, t / duration) * (final - initial)

@@ -115,7 +115,7 @@ class SACLearner(Learner):
         q = self.critic(obs, batch.actions)  # (E, B)
         # Importance weights (all ones for uniform replay) scale each sample's squared error.
         loss = 0.5 * ((q - target).pow(2) * batch.weights).mean(1).sum()
-        self._td_errors = (q.detach() - target).abs().mean(0)  # (B,), for prioritized replay
+        self.td_errors = (q.detach() - target).abs().mean(0)  # (B,), for prioritized replay
         return loss, {"critic_loss": loss.item(), "q_mean": q.detach().mean().item()}
 
     def actor_loss(

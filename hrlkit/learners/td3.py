@@ -121,7 +121,7 @@ class TD3Learner(Learner):
             target = td_target(batch.rewards, batch.terminated, next_q, cfg.gamma)  # (B,)
         q = self.critic(obs, batch.actions)  # (E, B)
         loss = ((q - target).pow(2) * batch.weights).mean(1).sum()
-        self._td_errors = (q.detach() - target).abs().mean(0)  # (B,), for prioritized replay
+        self.td_errors = (q.detach() - target).abs().mean(0)  # (B,), for prioritized replay
         return loss, {"critic_loss": loss.item(), "q_mean": q.detach().mean().item()}
 
     def actor_loss(self, obs: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from hrlkit.nn.mlp import EnsembleLinear, activation
+from hrlkit.nn.mlp import EnsembleLinear, activation, mlp
 
 
 class QEnsemble(nn.Module):
@@ -48,3 +48,39 @@ class QEnsemble(nn.Module):
         for layer in self.net:
             x = torch.addmm(layer.bias[0], x, layer.weight[0]) if isinstance(layer, EnsembleLinear) else layer(x)
         return x.squeeze(-1)  # (B,)
+
+
+class QNetwork(nn.Module):
+    """Q(s, .) over a discrete action set: an encoder, an MLP, and a plain or dueling head.
+
+    Dueling (Wang et al. 2016, eq. 9): Q(s, a) = V(s) + A(s, a) - mean_a' A(s, a'). Subtracting the mean makes V and A
+    identifiable (adding a constant to A and removing it from V would otherwise leave Q unchanged) and is the variant
+    the paper found more stable than subtracting the max.
+
+    Shapes:
+        obs: (B, ...) -> (B, n_actions)
+    """
+
+    def __init__(
+        self, encoder: nn.Module, n_actions: int, hidden: Sequence[int] = (64, 64), dueling: bool = False,
+        act: str = "relu",
+    ) -> None:  # fmt: skip
+        super().__init__()
+        self.encoder, self.dueling, self.n_actions = encoder, dueling, n_actions
+        dim = int(encoder.dim)
+        if dueling:
+            self.value = mlp(dim, hidden, 1, act)
+            self.advantage = mlp(dim, hidden, n_actions, act)
+        else:
+            self.q = mlp(dim, hidden, n_actions, act)
+
+    def forward(self, obs: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
+        features = self.encoder(obs)  # (B, F)
+        if not self.dueling:
+            return self.q(features)  # (B, n_actions)
+        return dueling_combine(self.value(features), self.advantage(features))
+
+
+def dueling_combine(value: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
+    """V + A - mean(A). Shapes: value (B, 1), advantage (B, n) -> (B, n)."""
+    return value + advantage - advantage.mean(dim=-1, keepdim=True)

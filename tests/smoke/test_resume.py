@@ -17,14 +17,30 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hrlkit import SAC, TD3
+from hrlkit import DQN, SAC, TD3
 from hrlkit.algorithms import OffPolicyAlgorithm
 from hrlkit.training.checkpoint import list_checkpoints
 from tests.smoke.helpers import TINY, assert_same_progress, cli_popen, read_progress, run_cli_many, tiny_flags
 
 TOTAL = 600
-ALGORITHMS = {"sac": SAC, "td3": TD3}
+# name -> (class, env, extra settings): prioritized replay's priorities and beta schedule must resume exactly too
+# (beta's schedule is pinned: by default it follows total_env_steps, which runs A and B set differently)
+ALGORITHMS: dict[str, tuple[type[OffPolicyAlgorithm], str, dict[str, Any]]] = {
+    "sac": (SAC, "Pendulum-v1", {}),
+    "td3": (TD3, "Pendulum-v1", {}),
+    "sac_per": (SAC, "Pendulum-v1", {"prioritized_replay": True, "is_weight_anneal_env_steps": 600}),
+    "dqn_per": (
+        DQN,
+        "CartPole-v1",
+        {"prioritized_replay": True, "is_weight_anneal_env_steps": 600, "exploration_env_steps": 400, "double": True},
+    ),
+}
 CONFIG = {**TINY, "seed": 3}  # checkpoint_freq = log_interval = 100, eval_freq 200
+
+
+def make(algo: str, **kwargs: Any) -> OffPolicyAlgorithm:
+    cls, env, extra = ALGORITHMS[algo]
+    return cls(env, verbose=0, **{**CONFIG, **extra, **kwargs})
 
 
 @pytest.fixture(autouse=True)
@@ -68,7 +84,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory):
     def get(algo: str, n_envs: int) -> OffPolicyAlgorithm:
         if (algo, n_envs) not in cache:
             run_dir = tmp_path_factory.mktemp(f"A_{algo}_{n_envs}")
-            model = ALGORITHMS[algo]("Pendulum-v1", run_dir=run_dir, verbose=0, n_envs=n_envs, **CONFIG)
+            model = make(algo, run_dir=run_dir, n_envs=n_envs)
             model.learn(TOTAL).close()
             cache[algo, n_envs] = model
         return cache[algo, n_envs]
@@ -84,17 +100,15 @@ def check_same_as(a: OffPolicyAlgorithm, b: OffPolicyAlgorithm) -> None:
     assert (a.run_dir / "config.yaml").read_text() == (b.run_dir / "config.yaml").read_text()
 
 
-@pytest.mark.parametrize(("algo", "n_envs"), [("sac", 1), ("sac", 2), ("td3", 1)])
+@pytest.mark.parametrize(("algo", "n_envs"), [("sac", 1), ("sac", 2), ("td3", 1), ("sac_per", 1), ("dqn_per", 2)])
 def test_resume_after_budget_ends(uninterrupted, tmp_path: Path, algo: str, n_envs: int) -> None:
     a = uninterrupted(algo, n_envs)
     b_dir = tmp_path / "B"
-    ALGORITHMS[algo](
-        "Pendulum-v1", run_dir=b_dir, verbose=0, n_envs=n_envs, total_env_steps=300, **CONFIG
-    ).learn().close()
+    make(algo, run_dir=b_dir, n_envs=n_envs, total_env_steps=300).learn().close()
     assert list_checkpoints(b_dir / "checkpoints")[-1] == 300
 
     b = OffPolicyAlgorithm.resume(b_dir, {"run.total_env_steps": TOTAL}, verbose=0)
-    assert type(b) is ALGORITHMS[algo] and b.env_steps == 300
+    assert type(b) is ALGORITHMS[algo][0] and b.env_steps == 300
     b.learn().close()
     check_same_as(a, b)
 
