@@ -128,7 +128,10 @@ def _learn_and_report(model: Any, run_dir: Path, progress: bool) -> int:
         )
     finally:
         model.close()
-    out = plot_learning_curves([run_dir], run_dir / "eval" / "learning_curve.png")
+    try:
+        out: Any = plot_learning_curves([run_dir], run_dir / "eval" / "learning_curve.png")
+    except HrlkitError as e:  # e.g. a run too short to finish an episode: the run itself is fine
+        out = f"none ({e})"
     last = model.state.last_eval if model.state is not None else {}
     summary = ", ".join(f"{k} {v:.3f}" for k, v in last.items())
     print(f"done: {model.env_steps} env steps; last evaluation: {summary or 'none'}; curve: {out}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -29,7 +30,27 @@ class NegativeDistanceReward(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
-WRAPPERS: dict[str, type[gym.Wrapper]] = {"neg_distance": NegativeDistanceReward}
+def atari(env: gym.Env) -> gym.Env:
+    """The standard DQN preprocessing (Mnih et al. 2015; Machado et al. 2018) from Gymnasium's own wrappers.
+
+    Up to 30 no-op actions at reset, 4 frames per action with the max over the last two, 84 x 84 grayscale, 4 frames
+    stacked: observations are uint8 (4, 84, 84). No life-loss terminations (Machado et al. advise against them), and
+    rewards stay unclipped here so that logged returns are game scores: DQN clips them in its target
+    (`--clip-rewards true`, set in the Atari presets). The ALE env must be made with `frameskip=1` (the presets pass
+    `env_kwargs: {frameskip: 1}`) since the wrapper does the skipping.
+    """
+    from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
+
+    if getattr(env.unwrapped, "_frameskip", 1) != 1:
+        raise HrlkitError(
+            "the atari wrapper skips frames itself: make the env with --env-kwargs '{frameskip: 1}' (the Atari presets "
+            "do)"
+        )
+    env = AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, terminal_on_life_loss=False)
+    return FrameStackObservation(env, 4)
+
+
+WRAPPERS: dict[str, Callable[[gym.Env], gym.Env]] = {"neg_distance": NegativeDistanceReward, "atari": atari}
 
 
 def apply_wrappers(env: gym.Env, names: tuple[str, ...] | list[str]) -> gym.Env:
