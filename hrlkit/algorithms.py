@@ -24,12 +24,15 @@ import torch
 from hrlkit.agents import FlatAgent
 from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.agents.option_critic import OptionCriticAgent, OptionCriticConfig
-from hrlkit.buffers import PrioritizedSampler, ReplayBuffer
+from hrlkit.agents.tabular import TabularAgent, epsilon_schedule
+from hrlkit.buffers import ReplayBuffer
+from hrlkit.buffers.prioritized import make_sampler
 from hrlkit.config import RunConfig, TrainConfig, apply_mapping, save_yaml, set_value, to_dict
 from hrlkit.envs.make import FiniteCheck, make_eval_env, make_vec_env
 from hrlkit.errors import HrlkitError
 from hrlkit.learners import DDPGConfig, DQNConfig, DQNLearner, SACConfig, SACLearner, TD3Config, TD3Learner
 from hrlkit.learners.common import linear_schedule
+from hrlkit.learners.qlearning import QLearningConfig, QLearningLearner
 from hrlkit.logging import Logger
 from hrlkit.training.checkpoint import find_checkpoint, load_checkpoint, read_meta, save_checkpoint
 from hrlkit.training.off_policy import LoopState, restore_episodes, start_episodes, train_off_policy
@@ -241,15 +244,6 @@ class OffPolicyAlgorithm:
             self.eval_env.close()
 
 
-def make_sampler(run: RunConfig, entries: int, anneal_entries: int) -> PrioritizedSampler | None:
-    """The run's prioritized sampler over `entries` buffer slots, or None for uniform replay."""
-    if not run.prioritized_replay:
-        return None
-    return PrioritizedSampler(
-        entries, run.priority_exponent, run.is_weight_exponent, anneal_entries, run.priority_epsilon
-    )
-
-
 class _FlatOffPolicy(OffPolicyAlgorithm):
     learner_cls: ClassVar[type]
 
@@ -306,6 +300,20 @@ class DQN(_FlatOffPolicy):
         )
 
 
+class QLearning(OffPolicyAlgorithm):
+    """Tabular Q-learning with epsilon-greedy exploration, learning online from each transition once
+    (`hrlkit.learners.qlearning`, `hrlkit.agents.tabular`)."""
+
+    name = "qlearning"
+    config_cls = QLearningConfig
+
+    def _make_agent(self) -> TabularAgent:
+        run, cfg = self.config.run, self.config.algo_config
+        learner = QLearningLearner(self.observation_space, self.action_space, cfg, device=run.device)
+        exploration = epsilon_schedule(cfg.exploration_initial, cfg.exploration_final, cfg.exploration_env_steps)
+        return TabularAgent(learner, run, exploration)
+
+
 class HIRO(OffPolicyAlgorithm):
     """HIRO: a high level setting goals every c steps for a goal-conditioned low level (`hrlkit.agents.hiro`)."""
 
@@ -337,10 +345,11 @@ ALGORITHMS: dict[str, type[OffPolicyAlgorithm]] = {
     "td3": TD3,
     "ddpg": DDPG,
     "dqn": DQN,
+    "qlearning": QLearning,
     "hiro": HIRO,
     "option-critic": OptionCritic,
 }
-PLANNED = ("sac-discrete", "ppo", "trpo", "npg", "vpg", "qlearning", "hdqn")
+PLANNED = ("sac-discrete", "ppo", "trpo", "npg", "vpg", "hdqn")
 
 
 def algorithm_class(name: str) -> type[OffPolicyAlgorithm]:

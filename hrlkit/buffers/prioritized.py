@@ -21,6 +21,7 @@ indices (the flat `ReplayBuffer`, HIRO's `SegmentBuffer`), which call `on_write`
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -121,3 +122,13 @@ class PrioritizedSampler:
         self.sum_tree.nodes[...] = state["sum_nodes"]
         self.min_tree.nodes[...] = state["min_nodes"]
         self.max_priority, self.written = float(state["max_priority"]), int(state["written"])
+
+
+def make_sampler(run: Any, entries: int, anneal_entries: int) -> PrioritizedSampler | None:
+    """The run config's prioritized sampler (`--prioritized-replay` and its fields) over `entries` buffer slots, or
+    None for uniform replay."""
+    if not run.prioritized_replay:
+        return None
+    return PrioritizedSampler(
+        entries, run.priority_exponent, run.is_weight_exponent, anneal_entries, run.priority_epsilon
+    )

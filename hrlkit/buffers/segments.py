@@ -20,12 +20,13 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from hrlkit.buffers.prioritized import PrioritizedSampler
 from hrlkit.errors import HrlkitError
 
 
 class SegmentBatch(NamedTuple):
     """Shapes: states_seq (B, c+1, S); actions_seq (B, c, A); goals (B, G); rewards, terminated (B,); lengths (B,)
-    int64; next_states (B, S) = states_seq[b, lengths[b]]."""
+    int64; next_states (B, S) = states_seq[b, lengths[b]]; weights (B,) importance weights (ones when uniform)."""
 
     states_seq: torch.Tensor
     actions_seq: torch.Tensor
@@ -35,19 +36,31 @@ class SegmentBatch(NamedTuple):
     lengths: torch.Tensor
     next_states: torch.Tensor
     indices: torch.Tensor
+    weights: torch.Tensor
 
 
 class SegmentBuffer:
     """A ring of `capacity` segments of at most `c` low-level steps.
 
-    Memory per segment: 4 * ((c+1) * S + c * A + G + 1) + 1 + 8 bytes.
+    Memory per segment: 4 * ((c+1) * S + c * A + G + 1) + 1 + 8 bytes. With a `PrioritizedSampler` over `capacity`
+    entries, segments are drawn in proportion to their priority (the high level's TD errors) with importance weights.
     """
 
     def __init__(
-        self, capacity: int, state_dim: int, action_dim: int, goal_dim: int, c: int, device: torch.device | str = "cpu"
+        self,
+        capacity: int,
+        state_dim: int,
+        action_dim: int,
+        goal_dim: int,
+        c: int,
+        device: torch.device | str = "cpu",
+        sampler: PrioritizedSampler | None = None,
     ) -> None:
         if capacity < 1 or c < 1:
             raise HrlkitError(f"segment buffer needs capacity >= 1 and c >= 1, got {capacity} and {c}")
+        if sampler is not None and sampler.capacity != capacity:
+            raise HrlkitError(f"a prioritized sampler over {sampler.capacity} entries cannot index {capacity} segments")
+        self.sampler = sampler
         self.capacity, self.c, self.device = capacity, c, torch.device(device)
         self.states = np.zeros((capacity, c + 1, state_dim), np.float32)
         self.actions = np.zeros((capacity, c, action_dim), np.float32)
@@ -81,13 +94,18 @@ class SegmentBuffer:
         self.actions[i, :k] = actions
         self.actions[i, k:] = 0.0
         self.goals[i], self.rewards[i], self.terminated[i], self.lengths[i] = goal, reward, terminated, k
+        if self.sampler is not None:
+            self.sampler.on_write(np.array([i]))
         self.pos = (self.pos + 1) % self.capacity
         self.full = self.full or self.pos == 0
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> SegmentBatch:
         if len(self) == 0:
             raise HrlkitError("cannot sample from an empty segment buffer: raise the high level's learning start")
-        idx = rng.integers(0, len(self), size=batch_size)
+        if self.sampler is None:
+            idx, weights = rng.integers(0, len(self), size=batch_size), np.ones(batch_size, np.float32)
+        else:
+            idx, weights = self.sampler.sample(batch_size, rng)
         t = lambda x: torch.as_tensor(x, device=self.device)  # noqa: E731
         states = self.states[idx]  # (B, c+1, S)
         lengths = self.lengths[idx]  # (B,)
@@ -100,14 +118,23 @@ class SegmentBuffer:
             lengths=t(lengths),
             next_states=t(states[np.arange(batch_size), lengths]),  # (B, S): s_{t+k}
             indices=t(idx),
+            weights=t(weights),
         )
 
+    def update_priorities(self, indices: torch.Tensor, td_errors: torch.Tensor) -> None:
+        """New priorities from the high level's TD errors (PER); a no-op for uniform sampling."""
+        if self.sampler is not None:
+            self.sampler.update_priorities(indices.detach().cpu().numpy(), td_errors.detach().cpu().numpy())
+
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {
+        out = {
             "states": self.states, "actions": self.actions, "goals": self.goals, "rewards": self.rewards,
             "terminated": self.terminated, "lengths": self.lengths, "pos": np.array(self.pos),
             "full": np.array(self.full),
         }  # fmt: skip
+        if self.sampler is not None:
+            out.update({f"per.{k}": v for k, v in self.sampler.state_dict().items()})
+        return out
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
         names = ("states", "actions", "goals", "rewards", "terminated", "lengths")
@@ -120,6 +147,14 @@ class SegmentBuffer:
                 )
         if "pos" not in state or "full" not in state or not 0 <= int(state["pos"]) < self.capacity:
             raise HrlkitError("saved segment buffer has no valid pos/full: the checkpoint is corrupt, use another one")
+        per = {k[4:]: v for k, v in state.items() if k.startswith("per.")}
+        if self.sampler is not None:
+            if not per:
+                raise HrlkitError(
+                    "saved segment buffer has no priorities: it was saved without prioritized replay; resume with "
+                    "--prioritized-replay false"
+                )
+            self.sampler.load_state_dict(per)
         for name in names:
             getattr(self, name)[...] = state[name]
         self.pos, self.full = int(state["pos"]), bool(state["full"])

@@ -90,13 +90,15 @@ def full_state(model: OffPolicyAlgorithm) -> dict[str, Any]:
     return {**tensors, "json": skeleton}
 
 
-@pytest.mark.parametrize("n_envs", [1, 2])
-def test_exact_resume_mid_segment(tmp_path: Path, n_envs: int) -> None:
+@pytest.mark.parametrize(("n_envs", "per"), [(1, False), (2, False), (1, True)], ids=["1env", "2envs", "per"])
+def test_exact_resume_mid_segment(tmp_path: Path, n_envs: int, per: bool) -> None:
     """c = 7, logs and checkpoints every 50 env steps: run B stops at 250, inside an episode (they last 100 steps and
     end every segment) and inside a segment, and resumes to 600; it logs and ends exactly as run A, which ran 600 in
-    one go."""
+    one go. With prioritized replay at the high level, its priorities and beta schedule resume exactly too."""
     total, stop = 600, 250
     config = {**RUN, "seed": 3, "eval_freq": 200, "log_interval": 50, "checkpoint_freq": 50, "n_envs": n_envs}
+    if per:
+        config |= {"prioritized_replay": True, "is_weight_anneal_env_steps": total}
     a = HIRO(ENV, config=tiny_config(high_level_interval=7), run_dir=tmp_path / "A", verbose=0, **config)
     a.learn(total).close()
     b_dir = tmp_path / "B"
@@ -118,6 +120,10 @@ def test_exact_resume_mid_segment(tmp_path: Path, n_envs: int) -> None:
         k for k in sa if not (torch.equal(sa[k], sb[k]) if isinstance(sa[k], torch.Tensor) else sa[k] == sb[k])
     ]
     assert not different, f"differs after resume: {different[:8]}"
+    if per:  # the high level's TD errors reached the priorities: the stored segments no longer share one value
+        sampler = b.agent.high_buffer.sampler
+        leaves = sampler.sum_tree[np.arange(len(b.agent.high_buffer))]
+        assert leaves.min() < leaves.max()
 
 
 # --------------------------------------------------------------------------------------------------------- CLI

@@ -22,6 +22,7 @@ import torch
 from hrlkit.agents.flat import rng_state, set_rng_state
 from hrlkit.agents.hiro.config import HIROConfig
 from hrlkit.buffers import ReplayBuffer
+from hrlkit.buffers.prioritized import make_sampler
 from hrlkit.buffers.segments import SegmentBuffer
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
@@ -86,7 +87,10 @@ class HIROAgent:
         self.low = make_learner(low_space, action_space, cfg.low, run.device)
         self.goal_scaler, self.action_scaler = ActionScaler(goal_space), ActionScaler(action_space)
         self.low_buffer = ReplayBuffer(max(1, run.buffer_size // n_envs), low_space, action_space, n_envs, run.device)
-        self.high_buffer = SegmentBuffer(cfg.high_buffer_size, S, A, G, self.c, run.device)
+        # Prioritized replay (a run option) applies to the high level: its anneal clock is segments, about env steps / c.
+        anneal = max(1, (run.is_weight_anneal_env_steps or run.total_env_steps) // self.c)
+        sampler = make_sampler(run, cfg.high_buffer_size, anneal)
+        self.high_buffer = SegmentBuffer(cfg.high_buffer_size, S, A, G, self.c, run.device, sampler)
         self.rng = np.random.default_rng(run.seed)
         self._goal_low_t = torch.as_tensor(self.goal_low, device=self.device)
         self._goal_high_t = torch.as_tensor(self.goal_high, device=self.device)
@@ -273,9 +277,11 @@ class HIROAgent:
         norm_goals = 2.0 * (goals - self._goal_low_t) / (self._goal_high_t - self._goal_low_t) - 1.0
         high_batch = ReplayBatch(
             obs=batch.states_seq[:, 0], actions=norm_goals, rewards=batch.rewards, next_obs=batch.next_states,
-            terminated=batch.terminated, weights=torch.ones_like(batch.rewards), indices=batch.indices,
+            terminated=batch.terminated, weights=batch.weights, indices=batch.indices,
         )  # fmt: skip
         out.update({f"high/train/{k}": v for k, v in self.high.update(high_batch).items()})
+        if self.high_buffer.sampler is not None:  # priorities from the TD errors of the relabeled transitions
+            self.high_buffer.update_priorities(batch.indices, self.high.td_errors)
         self.n_high_updates += 1
         return out
 
