@@ -1,0 +1,26 @@
+"""Option-Critic (Bacon, Harb & Precup 2017, arXiv:1609.05140): options learned end to end by policy gradients."""
+
+from hrlkit.agents.option_critic.agent import OptionCriticAgent, epsilon_greedy_options
+from hrlkit.agents.option_critic.config import OptionCriticConfig
+from hrlkit.agents.option_critic.learner import (
+    OptionBatch,
+    OptionCriticLearner,
+    critic_loss_fn,
+    intra_option_policy_loss,
+    option_critic_target,
+    termination_loss_fn,
+)
+from hrlkit.agents.option_critic.networks import OptionCriticNetwork
+
+__all__ = [
+    "OptionBatch",
+    "OptionCriticAgent",
+    "OptionCriticConfig",
+    "OptionCriticLearner",
+    "OptionCriticNetwork",
+    "critic_loss_fn",
+    "epsilon_greedy_options",
+    "intra_option_policy_loss",
+    "option_critic_target",
+    "termination_loss_fn",
+]

@@ -1,0 +1,276 @@
+"""The Option-Critic agent: options per env, the epsilon-greedy policy over options, replay for the critic and the
+fresh transitions for the actor (Bacon, Harb & Precup 2017, arXiv:1609.05140, Algorithm 1).
+
+Acting, for every env at once (no Python loop over envs):
+
+    1. an env at the start of an episode, or whose option's termination fired on arriving in s, picks a new option
+       epsilon-greedily over Q_Omega(s, .) (epsilon: the linear `option_epsilon_*` schedule over env steps);
+    2. the action is sampled from pi_w(.|s) of the env's option w.
+
+The termination of the option that brought the env to s is sampled at s with beta_w(s) right before step 1, from the
+agent's own generator, so it is part of the checkpoint and a resumed run samples the same terminations.
+
+Learning: every transition goes to a uniform `ReplayBuffer` together with the option executing in s (a ring of
+options aligned with the buffer's rows). The critic learns from replay batches; the intra-option policies and the
+terminations learn from the transitions collected since the previous update -- on-policy, as the gradient theorems
+require. Warm-up steps (uniform random actions before `learning_starts`) are stored for the critic but never given to
+the actor: they were not drawn from pi_w.
+
+Evaluation (`predict(..., deterministic=True)`): the greedy option, the mode action, and an option that ends when
+beta_w(s) > 0.5 -- a threshold instead of a sample, so evaluation is a deterministic function of the observations and
+never draws from the agent's training generator. `predict(..., deterministic=False)` samples terminations, options
+(greedy over Q; epsilon is a training schedule) and actions from torch's generator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from hrlkit.agents.flat import _add_batch_axis, _is_single, obs_to_tensor, rng_state, set_rng_state
+from hrlkit.agents.option_critic.config import OptionCriticConfig
+from hrlkit.agents.option_critic.learner import OptionBatch, OptionCriticLearner
+from hrlkit.buffers import ReplayBuffer
+from hrlkit.envs.spaces import ActionScaler
+from hrlkit.errors import HrlkitError
+
+
+def epsilon_greedy_options(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """argmax_w Q_Omega(s, w) with probability 1 - epsilon, a uniformly random option otherwise, per row.
+
+    Both draws are made for every row (so the generator advances by the same amount whatever the outcome).
+
+    Shapes:
+        q: (n, K) -> (n,) int64
+    """
+    n, k = q.shape
+    explore = rng.random(n) < epsilon  # (n,)
+    random_options = rng.integers(0, k, size=n)  # (n,)
+    return np.where(explore, random_options, q.argmax(1)).astype(np.int64)
+
+
+class OptionCriticAgent:
+    """The learner (`self.learner`), the replay buffer with its option ring, and the per-env options in flight.
+
+    Args:
+        obs_space, action_space: single-env spaces (Discrete or flat Box actions).
+        cfg: the algorithm's config.
+        n_envs: parallel envs.
+        run: the loop's config (buffer_size, seed, device).
+    """
+
+    def __init__(
+        self, obs_space: gym.Space, action_space: gym.Space, cfg: OptionCriticConfig, n_envs: int, run: Any
+    ) -> None:
+        self.cfg, self.n_envs = cfg, n_envs
+        self.device = torch.device(run.device)
+        self.learner = OptionCriticLearner(obs_space, action_space, cfg, device=run.device)
+        self.obs_space, self.action_space = obs_space, action_space
+        if isinstance(action_space, gym.spaces.Box):
+            self.scaler: ActionScaler | None = ActionScaler(action_space)
+            self.action_start = 0
+        else:
+            self.scaler, self.action_start = None, int(action_space.start)
+        rows = max(1, run.buffer_size // n_envs)
+        self.buffer = ReplayBuffer(rows, obs_space, action_space, n_envs, device=run.device)
+        self.buffer_options = np.zeros((rows, n_envs), np.int64)  # the option executing in s, row-aligned with buffer
+        self.rng = np.random.default_rng(run.seed)
+        K = cfg.n_options
+        # Per env: the option in flight, whether a new one is due (episode start or termination), its age in steps.
+        self.options = np.zeros(n_envs, np.int64)
+        self.need_option = np.ones(n_envs, bool)
+        self.option_steps = np.zeros(n_envs, np.int64)
+        self.env_steps = 0
+        self.actor_rows = 0  # replay rows written since the last update by the agent's own policy (for the actor)
+        self._acted = False  # whether the last actions came from `act` (True) or `random_actions` (False)
+        # Option statistics since the last `update` call: [steps, terminations, options ended, their summed length].
+        self.stat_counts = np.zeros(4, np.int64)
+        self.stat_usage = np.zeros(K, np.int64)
+
+    # ----------------------------------------------------------------------------------------------------- acting
+    def _step_options(self, obs: Any, epsilon: float) -> torch.Tensor:
+        """Sample terminations at `obs` for the options in flight, pick new options where due; return phi(obs)."""
+        with torch.no_grad():
+            features = self.learner.net.features(obs_to_tensor(obs, self.device))  # (n, H)
+            q = self.learner.net.q(features).cpu().numpy()  # (n, K)
+            beta = self.learner.net.termination_prob(features).cpu().numpy()  # (n, K)
+        rows = np.arange(self.n_envs)
+        # beta_w(s) of the option that arrived in s; an env starting an episode has no such option.
+        fired = (self.rng.random(self.n_envs) < beta[rows, self.options]) & ~self.need_option  # (n,)
+        self._count_ended(fired)
+        self.stat_counts[1] += int(fired.sum())
+        due = self.need_option | fired
+        new = epsilon_greedy_options(q, epsilon, self.rng)  # drawn for every env: the generator use stays fixed
+        self.options = np.where(due, new, self.options)
+        self.option_steps[due] = 0
+        self.need_option[:] = False
+        return features
+
+    def _count_ended(self, ended: np.ndarray) -> None:
+        self.stat_counts[2] += int(ended.sum())
+        self.stat_counts[3] += int(self.option_steps[ended].sum())
+
+    def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
+        """Env actions for a batch of observations (leading axis: envs), with the options' bookkeeping."""
+        features = self._step_options(obs, self.cfg.option_epsilon(self.env_steps))
+        options = torch.as_tensor(self.options, device=self.device)
+        with torch.no_grad():
+            actions = self.learner.net.policy.sample(features, options, deterministic).cpu().numpy()
+        self._acted = True
+        return self._to_env(actions)
+
+    def random_actions(self, n_envs: int, obs: Any = None) -> np.ndarray:
+        """Warm-up: options tracked as in `act` (so replay holds them), actions uniform over the action space."""
+        if obs is not None:
+            self._step_options(obs, self.cfg.option_epsilon(self.env_steps))
+        self._acted = False
+        if self.scaler is not None:
+            return self.scaler.to_env(self.rng.uniform(-1.0, 1.0, (n_envs, *self.action_space.shape)))
+        return self.rng.integers(0, self.action_space.n, size=n_envs) + self.action_start
+
+    def _to_env(self, actions: np.ndarray) -> np.ndarray:
+        return self.scaler.to_env(actions) if self.scaler is not None else actions + self.action_start
+
+    def _to_stored(self, env_actions: np.ndarray) -> np.ndarray:
+        if self.scaler is not None:
+            return self.scaler.to_normalised(env_actions)
+        return np.asarray(env_actions, np.int64) - self.action_start
+
+    def predict(
+        self, obs: Any, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
+    ) -> tuple[np.ndarray, Any]:
+        """One observation or a batch -> (actions, options): the `state` is the option of each env.
+
+        Deterministic: the greedy option, the mode action, termination when beta_w(s) > 0.5. Otherwise terminations and
+        actions are sampled (torch's generator) and new options are still greedy. `state=None` or `episode_start`
+        marks envs that need a new option.
+        """
+        single = _is_single(obs, self.obs_space)
+        batch = _add_batch_axis(obs) if single else obs
+        net = self.learner.net
+        with torch.no_grad():
+            features = net.features(obs_to_tensor(batch, self.device))  # (n, H)
+            q, beta = net.q(features), net.termination_prob(features)  # (n, K) each
+            n = q.shape[0]
+            if state is None:
+                options = q.argmax(1)
+                due = torch.ones(n, dtype=torch.bool, device=self.device)
+            else:
+                options = torch.as_tensor(np.asarray(state, np.int64).reshape(n), device=self.device)
+                b = beta[torch.arange(n, device=self.device), options]  # (n,)
+                due = b > 0.5 if deterministic else torch.rand(n, device=self.device) < b
+                if episode_start is not None:
+                    start = torch.as_tensor(np.asarray(episode_start, bool).reshape(n), device=self.device)
+                    due = due | start
+            options = torch.where(due, q.argmax(1), options)  # (n,)
+            actions = self._to_env(net.policy.sample(features, options, deterministic).cpu().numpy())
+        options_np = options.cpu().numpy()
+        return (actions[0] if single else actions), options_np
+
+    # -------------------------------------------------------------------------------------------------- learning
+    def observe(
+        self,
+        obs: Any,
+        env_actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: Any,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        infos: dict[str, Any],
+    ) -> None:
+        self.buffer_options[self.buffer.pos] = self.options  # written before `add` moves pos on
+        self.buffer.add(obs, self._to_stored(env_actions), rewards, next_obs, terminated)
+        self.actor_rows = min(self.actor_rows + 1, self.buffer.capacity) if self._acted else 0
+        self.option_steps += 1
+        np.add.at(self.stat_usage, self.options, 1)
+        self.stat_counts[0] += self.n_envs
+        done = terminated | truncated
+        self._count_ended(done)  # an episode's end ends its option too
+        self.need_option |= done
+        self.env_steps += self.n_envs
+
+    def _rows_batch(self, rows: np.ndarray) -> OptionBatch:
+        flat = (rows[:, None] * self.n_envs + np.arange(self.n_envs)).reshape(-1)  # (R * n,), row-major: row, env
+        return self._gather(flat)
+
+    def _gather(self, flat: np.ndarray) -> OptionBatch:
+        rows, envs = np.divmod(flat, self.n_envs)  # e.g. n_envs = 2: flat 7 -> row 3, env 1
+        options = torch.as_tensor(self.buffer_options[rows, envs], device=self.device)
+        return OptionBatch(self.buffer.gather(flat), options)
+
+    def update(self, gradient_steps: int) -> dict[str, float]:
+        """`gradient_steps` critic steps from replay; the first also takes the actor step on the fresh transitions."""
+        actor_batch = None
+        if self.actor_rows > 0:
+            rows = (self.buffer.pos - 1 - np.arange(self.actor_rows)[::-1]) % self.buffer.capacity  # oldest first
+            actor_batch = self._rows_batch(rows)
+        self.actor_rows = 0
+        stats: dict[str, float] = {}
+        for i in range(gradient_steps):  # critic stats of the last step, actor stats of the first
+            flat = self.buffer.sample_indices(self.cfg.batch_size, self.rng)
+            stats.update(self.learner.update(self._gather(flat), actor_batch if i == 0 else None))
+        out = {f"train/{k}": v for k, v in stats.items()}
+        out.update(self.option_stats())
+        return out
+
+    def option_stats(self) -> dict[str, float]:
+        """options/* since the last call: mean duration (env steps) of the options that ended, termination rate (beta
+        firings per env step), usage_k (fraction of env steps option k ran), epsilon; the counters then restart."""
+        steps, fired, n_ended, ended_steps = (int(x) for x in self.stat_counts)
+        out: dict[str, float] = {"options/epsilon": self.cfg.option_epsilon(self.env_steps)}
+        if steps > 0:
+            out["options/termination_rate"] = fired / steps
+            out.update({f"options/usage_{k}": float(u) / steps for k, u in enumerate(self.stat_usage)})
+        if n_ended > 0:
+            out["options/mean_duration"] = ended_steps / n_ended
+        self.stat_counts[:] = 0
+        self.stat_usage[:] = 0
+        return out
+
+    # ---------------------------------------------------------------------------------------------- checkpoints
+    def state_tree(self) -> dict[str, Any]:
+        return {
+            "learner": self.learner.state_dict(),
+            "optimizers": {k: o.state_dict() for k, o in self.learner.optimizers.items()},
+            "learner_extra": self.learner.extra_state(),
+            "options": {
+                "options": self.options,
+                "need_option": self.need_option,
+                "option_steps": self.option_steps,
+                "stat_counts": self.stat_counts,
+                "stat_usage": self.stat_usage,
+            },
+            "counters": [self.env_steps, self.actor_rows, int(self._acted)],
+            "rng": rng_state(self.rng),
+        }
+
+    def load_state_tree(self, tree: dict[str, Any]) -> None:
+        try:
+            self.learner.load_state_dict(tree["learner"])
+            for k, o in self.learner.optimizers.items():
+                o.load_state_dict(tree["optimizers"][k])
+            for k, v in tree["options"].items():
+                if np.shape(v) != getattr(self, k).shape:
+                    raise RuntimeError(f"{k} has shape {np.shape(v)}, expected {getattr(self, k).shape}")
+                getattr(self, k)[...] = v
+        except (RuntimeError, KeyError) as e:
+            raise HrlkitError(
+                f"checkpoint weights do not fit this Option-Critic model ({str(e).splitlines()[0][:160]}): "
+                "load it with the config (n_options, hidden) and n_envs it was trained with"
+            ) from None
+        self.learner.load_extra_state(tree["learner_extra"])
+        self.env_steps, self.actor_rows, acted = (int(x) for x in tree["counters"])
+        self._acted = bool(acted)
+        set_rng_state(self.rng, tree["rng"])
+
+    def replay_state(self) -> dict[str, np.ndarray]:
+        return {**self.buffer.state_dict(), "options": self.buffer_options}
+
+    def load_replay_state(self, state: dict[str, np.ndarray]) -> None:
+        self.buffer.load_state_dict({k: v for k, v in state.items() if k != "options"})
+        if "options" not in state or state["options"].shape != self.buffer_options.shape:
+            raise HrlkitError("saved replay buffer has no option ring of the right shape: resume with the same config")
+        self.buffer_options[...] = state["options"]
