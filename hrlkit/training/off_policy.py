@@ -53,6 +53,7 @@ class LoopState:
     episode_actions: list[list[np.ndarray]] = field(default_factory=list)
     ep_returns: np.ndarray = field(default_factory=lambda: np.zeros(0))
     ep_lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    env_episodes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # finished episodes per env
     recent_returns: deque = field(default_factory=lambda: deque(maxlen=100))
     recent_lengths: deque = field(default_factory=lambda: deque(maxlen=100))
     recent_successes: deque = field(default_factory=lambda: deque(maxlen=100))
@@ -67,6 +68,7 @@ class LoopState:
             "episode_actions": [np.asarray(a) for a in self.episode_actions],
             "ep_returns": self.ep_returns,
             "ep_lengths": self.ep_lengths,
+            "env_episodes": self.env_episodes,
             "recent": [list(self.recent_returns), list(self.recent_lengths), list(self.recent_successes)],
             "last_eval": self.last_eval,
             "rng": self.rng.bit_generator.state,
@@ -81,6 +83,7 @@ class LoopState:
         s.episode_seeds = np.asarray(tree["episode_seeds"])
         s.episode_actions = [list(a) for a in tree["episode_actions"]]
         s.ep_returns, s.ep_lengths = np.asarray(tree["ep_returns"]), np.asarray(tree["ep_lengths"])
+        s.env_episodes = np.asarray(tree.get("env_episodes", np.zeros(len(s.ep_lengths), np.int64)))
         for q, values in zip((s.recent_returns, s.recent_lengths, s.recent_successes), tree["recent"], strict=False):
             q.extend(values)
         s.last_eval = dict(tree["last_eval"])
@@ -103,12 +106,19 @@ def start_episodes(envs: gym.vector.VectorEnv, seed: int) -> LoopState:
     state.obs, _ = envs.reset(seed=[int(s) for s in state.episode_seeds])
     state.episode_actions = [[] for _ in range(n)]
     state.ep_returns, state.ep_lengths = np.zeros(n), np.zeros(n, np.int64)
+    state.env_episodes = np.zeros(n, np.int64)
     return state
 
 
 def restore_episodes(envs: gym.vector.SyncVectorEnv, state: LoopState) -> None:
-    """Bring each sub-env back to where the checkpoint left it: reset with the episode's seed, replay its actions."""
+    """Bring each sub-env back to where the checkpoint left it: reset with the episode's seed, replay its actions.
+
+    Envs whose task changes with the number of episodes they have run (Four Rooms moves its goal after
+    `goal_change_episodes`) expose a settable `episode_count`; it is set to the env's finished episodes first.
+    """
     for i, env in enumerate(envs.envs):
+        if hasattr(env.unwrapped, "episode_count"):
+            env.unwrapped.episode_count = int(state.env_episodes[i])
         obs, _ = env.reset(seed=int(state.episode_seeds[i]))
         for a in state.episode_actions[i]:
             obs, *_ = env.step(a)
@@ -255,6 +265,7 @@ def _end_episodes(envs: gym.vector.VectorEnv, state: LoopState, done: np.ndarray
         state.n_episodes += 1
     state.ep_returns[done] = 0.0
     state.ep_lengths[done] = 0
+    state.env_episodes += done
     fresh = state.rng.integers(0, SEED_HIGH, size=len(done))
     state.episode_seeds = np.where(done, fresh, state.episode_seeds)
     reset_obs, _ = envs.reset(seed=[int(s) for s in state.episode_seeds], options={"reset_mask": done})

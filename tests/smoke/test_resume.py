@@ -239,3 +239,20 @@ def test_resume_from_a_checkpoint_inside_a_log_period(uninterrupted, tmp_path: P
     assert_same_progress(a.run_dir, b.run_dir)
     assert_same_state(full_state(a), full_state(b))
     assert tensorboard_scalars(a.run_dir) == tensorboard_scalars(b.run_dir)
+
+
+def test_resume_keeps_an_env_whose_task_changes_with_its_episode_count(tmp_path: Path) -> None:
+    """Four Rooms moves its goal after `goal_change_episodes` resets; a resumed env must be told how many it has run."""
+    kwargs = {
+        **CONFIG, "hidden": (16,), "batch_size": 8, "learning_starts": 50, "eval_freq": 0, "exploration_env_steps": 100,
+        "torch_threads": 1, "env_kwargs": {"goal_change_episodes": 3, "max_episode_steps": 50},
+    }  # fmt: skip
+    a = DQN("hrlkit/FourRooms-v0", run_dir=tmp_path / "A", verbose=0, **kwargs)
+    a.learn(600).close()
+    DQN("hrlkit/FourRooms-v0", run_dir=tmp_path / "B", verbose=0, **kwargs).learn(300).close()
+    b = OffPolicyAlgorithm.resume(tmp_path / "B", {"run.total_env_steps": 600}, verbose=0)
+    env = b.envs.envs[0].unwrapped
+    assert b.state.env_episodes[0] >= 3 and env.goal == env.goal_for_episode(3) != env.goal_for_episode(0)
+    b.learn().close()
+    assert_same_progress(a.run_dir, b.run_dir)
+    assert_same_state(full_state(a), full_state(b))
