@@ -44,8 +44,8 @@ class OptionCriticConfig:
     entropy_coef: float = 0.01
     """weight of the entropy bonus of the intra-option policies (the reference code's entropy regulariser)"""
     termination_reg: float = 0.01
-    """xi, added to the termination advantage Q_Omega(s', w) - V(s'): a margin that makes options last longer
-    (Bacon et al. 2017, section 'Learning options', the deliberation-cost-like regulariser)"""
+    """xi, added to the termination advantage Q_Omega(s', w) - V(s'): a margin that keeps options from ending too
+    quickly (Bacon et al. 2017, section 5, the Arcade Learning Environment experiments: xi = 0.01)"""
     policy_loss_coef: float = 1.0
     """weight of the intra-option policy loss in the summed loss"""
     termination_loss_coef: float = 1.0

@@ -1,0 +1,356 @@
+"""Option-Critic by hand: the critic target, the three losses (values and gradient directions), gradient isolation,
+epsilon-greedy option choice and its schedule, the per-env option bookkeeping and statistics, `predict`'s carried
+option, the two policy heads, the actor's fresh rows across the ring's wrap-around, and the replay round trip.
+"""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Categorical, Normal
+
+from hrlkit.agents.option_critic import (
+    OptionBatch,
+    OptionCriticAgent,
+    OptionCriticConfig,
+    OptionCriticLearner,
+    critic_loss_fn,
+    epsilon_greedy_options,
+    intra_option_policy_loss,
+    option_critic_target,
+    termination_loss_fn,
+)
+from hrlkit.config import RunConfig
+from hrlkit.errors import HrlkitError
+from hrlkit.types import ReplayBatch
+
+OBS = gym.spaces.Discrete(5)
+ACTIONS = gym.spaces.Discrete(3)
+K = 4
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def t(x) -> torch.Tensor:
+    return torch.tensor(x, dtype=torch.float32)
+
+
+def constant_heads(net, q=None, beta=None) -> None:
+    """Zero a head's weights and put the values in its bias: Q_Omega(s, .) = q and beta(s, .) = beta everywhere."""
+    with torch.no_grad():
+        if q is not None:
+            net.q_head.weight.zero_()
+            net.q_head.bias.copy_(t(q))
+        if beta is not None:
+            net.termination_head.weight.zero_()
+            net.termination_head.bias.copy_(torch.logit(t(beta)))
+
+
+def make_agent(n_envs: int = 2, buffer_size: int = 64, **cfg) -> OptionCriticAgent:
+    config = OptionCriticConfig(n_options=K, hidden=(8,), batch_size=4, **cfg)
+    return OptionCriticAgent(OBS, ACTIONS, config, n_envs, RunConfig(buffer_size=buffer_size, seed=0))
+
+
+# ------------------------------------------------------------------------------------------------ the target
+def test_critic_target_by_hand():
+    # y = r + gamma (1 - terminated) [(1 - beta_w(s')) Q'(s', w) + beta_w(s') max_w' Q'(s', w')], gamma = 0.9
+    # row 0: w = 0, beta 0.25: U = 0.75 * 2 + 0.25 * 4 = 2.5   -> y = 1 + 0.9 * 2.5 = 3.25
+    # row 1: w = 1, beta 0.1 : U = 0.9 * 3 + 0.1 * 3 = 3.0     -> y = 0 + 0.9 * 3.0 = 2.7
+    # row 2: terminated                                        -> y = r = -1
+    # row 3: w = 1, beta 1.0 : U = max = 5 (the option surely ends) -> y = 0.5 + 0.9 * 5 = 5.0
+    y = option_critic_target(
+        rewards=t([1.0, 0.0, -1.0, 0.5]),
+        terminated=t([0.0, 0.0, 1.0, 0.0]),
+        next_q_target=t([[2.0, 4.0], [1.0, 3.0], [5.0, 0.0], [5.0, -3.0]]),
+        next_termination_prob=t([[0.25, 0.5], [0.8, 0.1], [0.5, 0.5], [0.0, 1.0]]),
+        options=torch.tensor([0, 1, 0, 1]),
+        gamma=0.9,
+    )
+    torch.testing.assert_close(y, t([3.25, 2.7, -1.0, 5.0]))
+
+
+def hand_batch(obs, actions, rewards, next_obs, terminated, options) -> OptionBatch:
+    n = len(rewards)
+    tr = ReplayBatch(
+        torch.tensor(obs), torch.tensor(actions), t(rewards), torch.tensor(next_obs), t(terminated), torch.ones(n),
+        torch.arange(n),
+    )  # fmt: skip
+    return OptionBatch(tr, torch.tensor(options))
+
+
+def test_learner_target_takes_q_from_the_target_net_and_beta_from_the_online_net():
+    learner = OptionCriticLearner(OBS, ACTIONS, OptionCriticConfig(n_options=2, hidden=(8,), gamma=0.9))
+    constant_heads(learner.net_target, q=[2.0, 4.0], beta=[0.9, 0.9])  # target beta: must not be used
+    constant_heads(learner.net, q=[100.0, -100.0], beta=[0.25, 0.5])  # online Q: must not be used
+    batch = hand_batch([0, 1], [0, 2], [1.0, 0.0], [2, 3], [0.0, 0.0], [0, 1])
+    # row 0 as in test_critic_target_by_hand: 1 + 0.9 (0.75 * 2 + 0.25 * 4) = 3.25
+    # row 1: w = 1, beta 0.5: 0 + 0.9 (0.5 * 4 + 0.5 * 4) = 3.6
+    ev = learner.evaluate(batch)
+    torch.testing.assert_close(ev.target, t([3.25, 3.6]))
+    assert not ev.target.requires_grad
+
+
+def test_critic_loss_huber_and_mse_by_hand():
+    q, y = t([0.0, 3.0]), t([0.5, 0.0])
+    # Huber (delta 1): 0.5 * 0.5^2 = 0.125 and |3| - 0.5 = 2.5 -> mean 1.3125; MSE: (0.25 + 9) / 2 = 4.625
+    assert critic_loss_fn(q, y, "huber").item() == pytest.approx(1.3125)
+    assert critic_loss_fn(q, y, "mse").item() == pytest.approx(4.625)
+
+
+# ----------------------------------------------------------------------------------------------- the actor
+def test_intra_option_policy_loss_by_hand_and_its_gradient():
+    log_prob = t([-0.5, -1.0]).requires_grad_()
+    entropy = t([1.0, 0.5]).requires_grad_()
+    target, q = t([2.0, 0.0]), t([1.0, 1.0]).requires_grad_()
+    loss = intra_option_policy_loss(log_prob, entropy, target, q, entropy_coef=0.1)
+    # advantage y - Q = [1, -1]; loss = -mean(-0.5 * 1, -1.0 * -1) - 0.1 * mean(1.0, 0.5) = -0.25 - 0.075
+    assert loss.item() == pytest.approx(-0.325)
+    loss.backward()
+    # d loss / d log pi = -advantage / B: descent raises log pi(a|s) where the advantage is positive, lowers it else
+    torch.testing.assert_close(log_prob.grad, t([-0.5, 0.5]))
+    torch.testing.assert_close(entropy.grad, t([-0.05, -0.05]))  # the entropy bonus is maximised
+    assert q.grad is None  # the advantage is detached: no gradient reaches the critic
+
+
+def test_termination_loss_by_hand_and_its_direction():
+    # K = 3 options, termination_reg 0.01, V(s') = max_w Q(s', w):
+    # row 0: w = 0 is the best option:            A = 1.0 - 1.0 + 0.01   = +0.01  -> beta goes down (keep going)
+    # row 1: w = 1, 0.005 below the best:          A = -0.005 + 0.01      = +0.005 -> down: within the margin
+    # row 2: w = 1, far below the best:            A = 0.305 - 0.9 + 0.01 = -0.585 -> beta goes up (switch)
+    # row 3: terminated s': no decision there, masked out
+    next_q = t([[1.0, 0.5, 0.2], [0.6, 0.595, 0.1], [0.3, 0.305, 0.9], [0.2, 0.8, 0.1]]).requires_grad_()
+    beta = t([[0.5, 0.9, 0.9], [0.1, 0.4, 0.1], [0.3, 0.2, 0.3], [0.5, 0.5, 0.7]]).requires_grad_()
+    options = torch.tensor([0, 1, 1, 2])
+    loss = termination_loss_fn(beta, next_q, options, t([0.0, 0.0, 0.0, 1.0]), termination_reg=0.01)
+    # mean(0.5 * 0.01, 0.4 * 0.005, 0.2 * -0.585, 0) = (0.005 + 0.002 - 0.117) / 4 = -0.0275
+    assert loss.item() == pytest.approx(-0.0275)
+    loss.backward()
+    expected = torch.zeros(4, 3)
+    expected[0, 0], expected[1, 1], expected[2, 1] = 0.01 / 4, 0.005 / 4, -0.585 / 4
+    torch.testing.assert_close(beta.grad, expected)  # only the executing option's beta; none for the terminated row
+    assert beta.grad[0, 0] > 0 and beta.grad[1, 1] > 0 and beta.grad[2, 1] < 0  # descent: down, down, up
+    assert next_q.grad is None  # the advantage is detached
+
+
+def test_termination_gradient_moves_beta_of_the_network_the_right_way():
+    """One SGD step on the termination loss through the network: beta drops for the best option, rises for a bad one."""
+    learner = OptionCriticLearner(OBS, ACTIONS, OptionCriticConfig(n_options=2, hidden=(8,), termination_reg=0.01))
+    net = learner.net
+    constant_heads(net, q=[1.0, 0.0], beta=[0.5, 0.5])
+    next_obs = torch.tensor([3, 3])
+    opt = torch.optim.SGD(net.termination_head.parameters(), lr=1.0)
+    features = net.features(next_obs)
+    loss = termination_loss_fn(
+        net.termination_prob(features), net.q(features), torch.tensor([0, 1]), t([0.0, 0.0]), 0.01
+    )
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    beta = net.termination_prob(net.features(next_obs[:1]))[0].detach()
+    assert beta[0] < 0.5 < beta[1]
+
+
+def test_gradient_isolation():
+    """The critic loss trains phi and Q only; the actor losses never reach the Q head (their advantages are detached)."""
+    learner = OptionCriticLearner(OBS, ACTIONS, OptionCriticConfig(n_options=K, hidden=(8,)))
+    net = learner.net
+    batch = hand_batch([0, 1, 2], [0, 1, 2], [1.0, 0.0, 0.5], [1, 2, 4], [0.0, 1.0, 0.0], [0, 3, 1])
+
+    def grads(loss: torch.Tensor) -> dict[str, bool]:
+        net.zero_grad(set_to_none=True)
+        loss.backward()
+        return {n: p.grad is not None and bool(p.grad.abs().sum() > 0) for n, p in net.named_parameters()}
+
+    critic = grads(learner.critic_loss(batch)[0])
+    assert critic["q_head.weight"] and critic["phi.0.0.weight"]
+    assert not critic["termination_head.weight"] and not critic["policy.head.weight"]
+    actor = grads(learner.actor_loss(batch)[0])
+    assert actor["termination_head.weight"] and actor["policy.head.weight"] and actor["phi.0.0.weight"]
+    assert not actor["q_head.weight"] and not actor["q_head.bias"]
+    assert all(p.grad is None for p in learner.net_target.parameters())
+
+
+def test_update_copies_the_target_every_interval():
+    learner = OptionCriticLearner(OBS, ACTIONS, OptionCriticConfig(n_options=2, hidden=(8,), target_update_interval=3))
+    batch = hand_batch([0, 1], [0, 2], [1.0, 0.0], [2, 3], [0.0, 0.0], [0, 1])
+    before = [p.clone() for p in learner.net_target.parameters()]
+    for _ in range(2):
+        learner.update(batch, batch)
+    assert all(torch.equal(a, b) for a, b in zip(before, learner.net_target.parameters(), strict=True))
+    learner.update(batch)
+    assert all(
+        torch.equal(a, b) for a, b in zip(learner.net.parameters(), learner.net_target.parameters(), strict=True)
+    )
+
+
+# ------------------------------------------------------------------------------------ the policy over options
+def test_epsilon_greedy_options_frequencies():
+    rng = np.random.default_rng(0)
+    n = 40_000
+    q = np.zeros((n, K))
+    q[:, 2] = 1.0  # option 2 is greedy everywhere
+    options = epsilon_greedy_options(q, 0.2, rng)
+    freq = np.bincount(options, minlength=K) / n
+    # P(greedy) = 1 - eps + eps / K = 0.85; each other option eps / K = 0.05; 5 standard errors of slack
+    np.testing.assert_allclose(freq, [0.05, 0.05, 0.85, 0.05], atol=5 * math.sqrt(0.85 * 0.15 / n))
+    q_rows = np.array([[0.0, 1.0, 0.0, 0.0], [3.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, -1.0]])
+    np.testing.assert_array_equal(epsilon_greedy_options(q_rows, 0.0, rng), [1, 0, 0])
+    uniform = np.bincount(epsilon_greedy_options(q, 1.0, rng), minlength=K) / n
+    np.testing.assert_allclose(uniform, 0.25, atol=5 * math.sqrt(0.25 * 0.75 / n))
+
+
+def test_option_epsilon_schedule_is_linear_then_flat():
+    cfg = OptionCriticConfig(option_epsilon_start=1.0, option_epsilon_end=0.1, option_epsilon_env_steps=1000)
+    assert [cfg.option_epsilon(s) for s in (0, 500, 1000, 5000)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+    assert OptionCriticConfig(option_epsilon_env_steps=0, option_epsilon_end=0.3).option_epsilon(0) == 0.3
+
+
+def test_config_errors():
+    for bad in ({"n_options": 0}, {"hidden": ()}, {"critic_loss": "l1"}, {"option_epsilon_end": 1.5}):
+        with pytest.raises(HrlkitError):
+            OptionCriticLearner(OBS, ACTIONS, OptionCriticConfig(**bad))
+    with pytest.raises(HrlkitError, match="Discrete or a flat Box"):
+        OptionCriticLearner(OBS, gym.spaces.MultiDiscrete([2, 2]), OptionCriticConfig())
+
+
+# ------------------------------------------------------------------------------- acting: options per env
+def run_steps(agent: OptionCriticAgent, dones: list[list[bool]]) -> None:
+    """act/observe for len(dones) vector steps; dones[t][i]: env i's episode ends (terminated) at step t."""
+    obs = np.zeros(agent.n_envs, np.int64)
+    for done in dones:
+        actions = agent.act(obs)
+        done_arr = np.array(done)
+        agent.observe(obs, actions, np.zeros(agent.n_envs), obs + 1, done_arr, np.zeros_like(done_arr), {})
+
+
+def test_options_never_end_with_beta_zero_except_at_episode_ends():
+    agent = make_agent(option_epsilon_start=0.0, option_epsilon_end=0.0)
+    constant_heads(agent.learner.net, q=[0.0, 0.0, 1.0, 0.0], beta=[1e-9] * K)
+    run_steps(agent, [[False, False], [True, False], [False, False], [False, False]])
+    np.testing.assert_array_equal(agent.options, [2, 2])  # greedy; re-chosen for env 0 after its episode end
+    np.testing.assert_array_equal(agent.option_steps, [2, 4])
+    stats = agent.option_stats()
+    # one option ended (env 0's, cut by its episode end after 2 steps); no termination fired in 8 env steps
+    assert stats["options/mean_duration"] == 2.0
+    assert stats["options/termination_rate"] == 0.0
+    assert stats["options/usage_2"] == 1.0 and stats["options/usage_0"] == 0.0
+    assert agent.option_stats().keys() == {"options/epsilon"}  # counters restart after each call
+
+
+def test_options_last_one_step_with_beta_one():
+    agent = make_agent()
+    constant_heads(agent.learner.net, beta=[1.0 - 1e-7] * K)
+    run_steps(agent, [[False, False], [True, False], [False, False], [False, False]])
+    stats = agent.option_stats()
+    # Terminations fire at every act except an env's first step of an episode: env 0 at steps 2 and 4 (step 3 starts
+    # a new episode), env 1 at steps 2, 3, 4: 5 firings in 8 env steps. Ended options: those 5 plus env 0's option
+    # cut by its episode end, each 1 step long.
+    assert stats["options/termination_rate"] == 5 / 8
+    assert stats["options/mean_duration"] == 1.0
+    assert sum(stats[f"options/usage_{k}"] for k in range(K)) == pytest.approx(1.0)
+
+
+def test_predict_carries_the_option_and_thresholds_beta():
+    agent = make_agent(n_envs=1)
+    net = agent.learner.net
+    constant_heads(net, q=[0.0, 1.0, 0.0, 0.0], beta=[0.4] * K)
+    actions, options = agent.predict(3)
+    assert options.tolist() == [1] and np.ndim(actions) == 0  # a single observation: greedy option, one action
+    _, options = agent.predict(np.array([3, 4]), state=np.array([3, 0]))
+    assert options.tolist() == [3, 0]  # beta 0.4 < 0.5: the options go on although option 1 is greedy
+    _, options = agent.predict(np.array([3, 4]), state=np.array([3, 0]), episode_start=np.array([True, False]))
+    assert options.tolist() == [1, 0]
+    constant_heads(net, beta=[0.6] * K)
+    _, options = agent.predict(np.array([3, 4]), state=np.array([3, 0]))
+    assert options.tolist() == [1, 1]  # beta 0.6 > 0.5: both end, and the greedy option takes over
+
+
+def test_categorical_policies_with_temperature():
+    learner = OptionCriticLearner(OBS, ACTIONS, OptionCriticConfig(n_options=2, hidden=(8,), temperature=0.5))
+    policy = learner.net.policy
+    features = torch.randn(3, 8)
+    options, actions = torch.tensor([1, 0, 1]), torch.tensor([2, 0, 1])
+    logits = policy.head(features).view(3, 2, 3)[torch.arange(3), options] / 0.5  # (B, A)
+    dist = Categorical(logits=logits)
+    log_prob, entropy = policy.log_prob_entropy(features, options, actions)
+    torch.testing.assert_close(log_prob, dist.log_prob(actions))
+    torch.testing.assert_close(entropy, dist.entropy())
+    torch.testing.assert_close(policy.sample(features, options, True), logits.argmax(-1))
+
+
+def test_gaussian_policies_and_action_scaling():
+    box = gym.spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([2.0, 1.0], np.float32))
+    cfg = OptionCriticConfig(n_options=2, hidden=(8,), log_std_init=-1.0)
+    agent = OptionCriticAgent(gym.spaces.Box(-1, 1, (3,), np.float32), box, cfg, 2, RunConfig(buffer_size=16))
+    policy = agent.learner.net.policy
+    with torch.no_grad():
+        policy.mean_head.weight.zero_()
+        policy.mean_head.bias.copy_(t([0.0, 0.0, 0.5, -0.5]))  # option 0: mean (0, 0); option 1: tanh(0.5, -0.5)
+        policy.log_std[1] = t([-2.0, 0.0])
+    features, options = torch.randn(2, 8), torch.tensor([0, 1])
+    actions = t([[0.3, -0.2], [0.1, 0.9]])
+    log_prob, entropy = policy.log_prob_entropy(features, options, actions)
+    means = t([[0.0, 0.0], [math.tanh(0.5), math.tanh(-0.5)]])
+    stds = torch.exp(t([[-1.0, -1.0], [-2.0, 0.0]]))
+    torch.testing.assert_close(log_prob, Normal(means, stds).log_prob(actions).sum(-1))
+    torch.testing.assert_close(entropy, Normal(means, stds).entropy().sum(-1))
+    samples = policy.sample(torch.randn(500, 8), torch.ones(500, dtype=torch.long), False)
+    assert samples.abs().max() <= 1.0 and (samples.abs() == 1.0).any()  # clipped to the normalised bounds
+    # Deterministic predict: the option's mean, scaled to the env bounds: low + (m + 1) / 2 (high - low).
+    obs = np.zeros((1, 3), np.float32)
+    constant_heads(agent.learner.net, q=[0.0, 1.0])
+    env_action, _ = agent.predict(obs)
+    np.testing.assert_allclose(env_action[0], [2 * math.tanh(0.5), (math.tanh(-0.5) + 1) / 2], rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------- learning rows
+def test_actor_learns_from_the_rows_since_the_last_update_and_never_from_warm_up():
+    agent = make_agent(n_envs=2, buffer_size=6)  # a ring of 3 rows x 2 envs
+    obs = np.zeros(2, np.int64)
+    seen: list[OptionBatch | None] = []
+    update = agent.learner.update
+
+    def spy(batch, actor_batch=None):
+        seen.append(actor_batch)
+        return update(batch, actor_batch)
+
+    agent.learner.update = spy
+    for step in range(2):  # warm-up: random actions, stored for the critic only
+        agent.observe(
+            obs + step, agent.random_actions(2, obs + step), np.zeros(2), obs + step + 1, obs > 0, obs > 0, {}
+        )
+    assert agent.actor_rows == 0
+    for step in range(2, 4):  # the policy's own steps: rows 2 and 0 (the ring wrapped)
+        agent.observe(obs + step, agent.act(obs + step), np.zeros(2), obs + step + 1, obs > 0, obs > 0, {})
+    assert agent.actor_rows == 2
+    options_row0 = agent.buffer_options[0].copy()
+    stats = agent.update(gradient_steps=2)
+    assert {"train/critic_loss", "train/policy_loss", "train/termination_loss"} <= stats.keys()
+    assert seen[1] is None  # the actor takes its step once per update call, with the first critic step
+    tr = seen[0].transitions
+    torch.testing.assert_close(tr.obs, torch.tensor([2, 2, 3, 3]))  # oldest first: row 2 (step 2), row 0 (step 3)
+    torch.testing.assert_close(seen[0].options[2:], torch.as_tensor(options_row0))
+    assert agent.actor_rows == 0
+    agent.update(1)
+    assert seen[2] is None  # nothing new since the last update: critic only
+
+
+def test_replay_state_round_trip_keeps_the_options():
+    agent = make_agent()
+    run_steps(agent, [[False, False]] * 3)
+    other = make_agent()
+    other.load_replay_state(agent.replay_state())
+    np.testing.assert_array_equal(other.buffer_options, agent.buffer_options)
+    assert len(other.buffer) == 6
+    with pytest.raises(HrlkitError, match="option ring"):
+        other.load_replay_state({k: v for k, v in agent.replay_state().items() if k != "options"})
