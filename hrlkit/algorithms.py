@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from hrlkit.agents import FlatAgent
+from hrlkit.agents.hdqn import HDQNAgent, HDQNConfig
 from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.agents.option_critic import OptionCriticAgent, OptionCriticConfig
 from hrlkit.agents.tabular import TabularAgent, epsilon_schedule
@@ -314,6 +315,18 @@ class QLearning(OffPolicyAlgorithm):
         return TabularAgent(learner, run, exploration)
 
 
+class HDQN(OffPolicyAlgorithm):
+    """h-DQN: a meta-controller picking subgoal states for a goal-conditioned controller, two DQNs
+    (`hrlkit.agents.hdqn`)."""
+
+    name = "hdqn"
+    config_cls = HDQNConfig
+
+    def _make_agent(self) -> HDQNAgent:
+        run = self.config.run
+        return HDQNAgent(self.observation_space, self.action_space, self.config.algo_config, run.n_envs, run)
+
+
 class HIRO(OffPolicyAlgorithm):
     """HIRO: a high level setting goals every c steps for a goal-conditioned low level (`hrlkit.agents.hiro`)."""
 
@@ -346,10 +359,11 @@ ALGORITHMS: dict[str, type[OffPolicyAlgorithm]] = {
     "ddpg": DDPG,
     "dqn": DQN,
     "qlearning": QLearning,
+    "hdqn": HDQN,
     "hiro": HIRO,
     "option-critic": OptionCritic,
 }
-PLANNED = ("sac-discrete", "ppo", "trpo", "npg", "vpg", "hdqn")
+PLANNED = ("sac-discrete", "ppo", "trpo", "npg", "vpg")
 
 
 def algorithm_class(name: str) -> type[OffPolicyAlgorithm]:
