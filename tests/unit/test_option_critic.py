@@ -354,3 +354,8 @@ def test_replay_state_round_trip_keeps_the_options():
     assert len(other.buffer) == 6
     with pytest.raises(HrlkitError, match="option ring"):
         other.load_replay_state({k: v for k, v in agent.replay_state().items() if k != "options"})
+
+
+def test_prioritized_replay_is_refused():
+    with pytest.raises(HrlkitError, match="uniformly"):
+        OptionCriticAgent(OBS, ACTIONS, OptionCriticConfig(), 1, RunConfig(prioritized_replay=True))

@@ -65,6 +65,8 @@ class OptionCriticAgent:
     def __init__(
         self, obs_space: gym.Space, action_space: gym.Space, cfg: OptionCriticConfig, n_envs: int, run: Any
     ) -> None:
+        if getattr(run, "prioritized_replay", False):
+            raise HrlkitError("Option-Critic samples its critic's replay uniformly: drop --prioritized-replay")
         self.cfg, self.n_envs = cfg, n_envs
         self.device = torch.device(run.device)
         self.learner = OptionCriticLearner(obs_space, action_space, cfg, device=run.device)
