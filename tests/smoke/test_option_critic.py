@@ -29,7 +29,7 @@ OPTION_COLUMNS = [
 def test_cli_cartpole_train_eval_help(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     """`hrlkit train option-critic` in a subprocess; `eval` and `--help` through the same entry point in-process."""
     args = ["train", "option-critic", "--env", "CartPole-v1", "--run-dir", "run", "--total-env-steps", "300"]
-    args += ["--seed", "1", "--no-progress", "--verbose", "0", *tiny_flags(eval_freq=300)]
+    args += ["--seed", "1", "--no-progress", "--verbose", "0", "--n-options", "4", *tiny_flags(eval_freq=300)]
     result = run_cli(args, tmp_path)
     assert result.returncode == 0, result.describe()
     rows = read_progress(tmp_path / "run")
