@@ -116,7 +116,11 @@ class OptionCriticAgent:
         self.stat_counts[3] += int(self.option_steps[ended].sum())
 
     def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
-        """Env actions for a batch of observations (leading axis: envs), with the options' bookkeeping."""
+        """Env actions for a batch of observations (leading axis: envs), with the options' bookkeeping.
+
+        The training loop's collection step: terminations and options are always sampled (epsilon-greedy), and
+        `deterministic` only picks the mode action; evaluation goes through `predict`, which keeps no agent state.
+        """
         features = self._step_options(obs, self.cfg.option_epsilon(self.env_steps))
         options = torch.as_tensor(self.options, device=self.device)
         with torch.no_grad():
