@@ -84,6 +84,28 @@ class FiniteCheck(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+class SeededTaskSampling(gym.Wrapper):
+    """Makes `reset(seed=s)` choose the same task every time, for envs that sample a task before seeding.
+
+    Meta-World's `RandomTaskSelectWrapper` draws the task (object and goal positions) from the env's generator *before*
+    passing the seed on, so the task of `reset(seed=s)` depends on the episodes before it, and a resumed run could
+    not rebuild its episode in flight. Seeding the generator first makes the task a function of s alone.
+    """
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None:
+            self.env.unwrapped.np_random = np.random.default_rng(seed)
+        return self.env.reset(seed=seed, options=options)
+
+
+def _samples_tasks_before_seeding(env: gym.Env) -> bool:
+    while isinstance(env, gym.Wrapper):
+        if type(env).__name__ == "RandomTaskSelectWrapper":
+            return True
+        env = env.env
+    return False
+
+
 def make_env(
     env_id: str,
     render_mode: str | None = None,
@@ -98,6 +120,8 @@ def make_env(
         env = gym.make(env_id, render_mode=render_mode, **(env_kwargs or {}))
     except TypeError as e:
         raise HrlkitError(f"cannot make {env_id} with env_kwargs {env_kwargs}: {e}") from None
+    if _samples_tasks_before_seeding(env):
+        env = SeededTaskSampling(env)
     return FiniteCheck(apply_wrappers(env, wrappers))
 
 

@@ -66,14 +66,19 @@ def test_pendulum_continuous_options(tmp_path: Path, n_envs: int) -> None:
 
 
 def test_metaworld_pick_place_through_env_kwargs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The command line of docs/options.md, in-process: the env name reaches gymnasium.make through --env-kwargs."""
+    """The command line of docs/options.md, in-process: the env name reaches gymnasium.make through --env-kwargs; with
+    MT1's `seed` fixed the episode in flight is rebuilt on resume (Meta-World draws a task at each reset)."""
     flags = tiny_flags(hidden=(16,), learning_starts=50, eval_freq=0, log_interval=100, checkpoint_freq=0)
-    args = ["train", "option-critic", "--env", "Meta-World/MT1", "--env-kwargs", "{env_name: pick-place-v3}"]
+    kwargs = "{env_name: pick-place-v3, seed: 0, max_episode_steps: 40}"  # 2 episodes done at the checkpoint
+    args = ["train", "option-critic", "--env", "Meta-World/MT1", "--env-kwargs", kwargs]
     monkeypatch.chdir(tmp_path)
     assert main([*args, "--run-dir", "mw", "--total-env-steps", "100", "--no-progress", "--verbose", "0", *flags]) == 0
     assert "train/critic_loss" in read_progress(tmp_path / "mw")[-1]
     config = (tmp_path / "mw" / "config.yaml").read_text()
     assert "env_name: pick-place-v3" in config
+    resume = ["train", "option-critic", "--resume", "mw", "--total-env-steps", "150", "--no-progress", "--verbose", "0"]
+    assert main(resume) == 0  # refused with "not deterministic" when the reset's task draw is not seeded
+    assert float(read_progress(tmp_path / "mw")[-1]["time/env_steps"]) == 150
 
 
 # -------------------------------------------------------------------------------------------- exact resume
