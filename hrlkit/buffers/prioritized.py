@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from hrlkit.buffers.segment_tree import MinTree, SumTree
+from hrlkit.buffers.segment_tree import MinTree, SumTree, last_occurrences
 from hrlkit.errors import HrlkitError
 
 
@@ -71,9 +71,9 @@ class PrioritizedSampler:
     def on_write(self, indices: np.ndarray) -> None:
         """Entries at `indices` were (over)written: they start at the largest priority seen so far."""
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
-        value = self.max_priority**self.priority_exponent
-        self.sum_tree.update(indices, np.full(indices.shape, value))
-        self.min_tree.update(indices, np.full(indices.shape, value))
+        value = np.full(indices.shape, self.max_priority**self.priority_exponent)
+        self.sum_tree.update(indices, value, unique=True)  # a buffer writes each slot once per call
+        self.min_tree.update(indices, value, unique=True)
         self.written += indices.size
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -99,8 +99,10 @@ class PrioritizedSampler:
                 "a TD error is NaN or infinite: the critic diverged; lower the learning rate or clip gradients"
             )
         values = raw**self.priority_exponent  # (B,)
-        self.sum_tree.update(indices, values)
-        self.min_tree.update(indices, values)
+        if indices.size > 1:  # a batch can hold an entry twice: keep its last TD error, once for both trees
+            indices, values = last_occurrences(indices, values)
+        self.sum_tree.update(indices, values, unique=True)
+        self.min_tree.update(indices, values, unique=True)
         self.max_priority = max(self.max_priority, float(raw.max()))
 
     # ------------------------------------------------------------------------------------------- save and restore

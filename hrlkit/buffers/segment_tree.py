@@ -7,8 +7,9 @@ op(left, right), so the root holds op over all leaves.
 Both operations are vectorized over the batch and loop only over the tree's depth (log2(size) iterations, 20 for a
 million leaves), never over batch items:
 
-- `update(leaves, values)`: write the leaves, then recompute their ancestors level by level; at each level the set
-  of parents to recompute is `unique(nodes // 2)`, so leaves that share an ancestor recompute it once.
+- `update(leaves, values)`: write the leaves, then recompute their ancestors level by level (`nodes // 2`); an
+  ancestor shared by several leaves is recomputed once per leaf, with the same result, which costs less than
+  deduplicating at every level. A single leaf (one env's new transition) walks up the tree in plain Python.
 - `SumTree.find_prefix_sum(prefixes)`: descend from the root for all queries at once. At node i, with L the sum of
   its left child, a query with prefix p goes left if p < L, else right with p - L. It ends at the leaf j with
   sum(leaves[:j]) <= p < sum(leaves[:j+1]): the inverse of the cumulative sum, which is what proportional sampling
@@ -29,6 +30,12 @@ import numpy as np
 from hrlkit.errors import HrlkitError
 
 
+def last_occurrences(leaves: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct leaf once, with the value of its last occurrence. Shapes: (B,), (B,) -> (U,), (U,)."""
+    rev_unique, rev_pos = np.unique(leaves[::-1], return_index=True)  # first occurrences in the reversed array
+    return rev_unique, values[::-1][rev_pos]
+
+
 class SegmentTree:
     """A complete binary tree of `op` over `capacity` leaves; unused leaves hold `neutral`."""
 
@@ -40,6 +47,8 @@ class SegmentTree:
         self.depth = self.size.bit_length() - 1  # levels below the root
         self.op, self.neutral = op, neutral
         self.nodes = np.full(2 * self.size, neutral, dtype=np.float64)
+        # Children of node p are nodes 2p and 2p + 1, i.e. row p of this (size, 2) view: one gather reads both.
+        self._pairs = self.nodes.reshape(-1, 2)
 
     def __getitem__(self, leaves: np.ndarray | int) -> np.ndarray:
         return self.nodes[self.size + np.asarray(leaves)]
@@ -48,21 +57,43 @@ class SegmentTree:
     def root(self) -> float:
         return float(self.nodes[1])
 
-    def update(self, leaves: np.ndarray, values: np.ndarray) -> None:
-        """Set `leaves` (B,) to `values` (B,); with a leaf given twice the later value wins."""
+    def update(self, leaves: np.ndarray, values: np.ndarray, unique: bool = False) -> None:
+        """Set `leaves` (B,) to `values` (B,); with a leaf given twice the later value wins (`unique=True`: the caller
+        guarantees no leaf repeats, and the deduplication is skipped)."""
         leaves = np.asarray(leaves, dtype=np.int64).reshape(-1)
         values = np.broadcast_to(np.asarray(values, dtype=np.float64), leaves.shape)
         if leaves.size == 0:
             return
         if leaves.min() < 0 or leaves.max() >= self.capacity:
             raise IndexError(f"leaf index out of range 0..{self.capacity - 1}")
-        # Keep each leaf's last occurrence: unique over the reversed array returns first occurrences there.
-        rev_unique, rev_pos = np.unique(leaves[::-1], return_index=True)  # (U,), (U,)
-        nodes = rev_unique + self.size  # (U,) node ids of the leaves
-        self.nodes[nodes] = values[::-1][rev_pos]
+        if leaves.size == 1:
+            self._update_one(int(leaves[0]), float(values[0]))
+            return
+        if not unique:
+            leaves, values = last_occurrences(leaves, values)
+        nodes = leaves + self.size  # (U,) node ids of the leaves
+        self.nodes[nodes] = values
         for _ in range(self.depth):
-            nodes = np.unique(nodes >> 1)  # (U',) parents, each once
-            self.nodes[nodes] = self.op(self.nodes[2 * nodes], self.nodes[2 * nodes + 1])
+            # Parents shared by several nodes appear several times: each copy computes and writes the same value (its
+            # children are final by then), which is cheaper than deduplicating at every level.
+            nodes = nodes >> 1  # (U,) parents
+            children = self._pairs[nodes]  # (U, 2) one gather: nodes 2p and 2p + 1
+            self.nodes[nodes] = self.op(children[:, 0], children[:, 1])
+
+    def _update_one(self, leaf: int, value: float) -> None:
+        # One leaf (a transition written with one env): a plain walk up the tree, cheaper than numpy calls on
+        # one-element arrays at each of the `depth` levels.
+        tree, op = self.nodes, self._scalar_op
+        i = leaf + self.size
+        tree[i] = value
+        i >>= 1
+        while i:
+            tree[i] = op(tree[2 * i], tree[2 * i + 1])
+            i >>= 1
+
+    @staticmethod
+    def _scalar_op(a: float, b: float) -> float:
+        raise NotImplementedError
 
     def reduce(self) -> float:
         """op over all leaves (the root)."""
@@ -75,15 +106,19 @@ class SumTree(SegmentTree):
     def __init__(self, capacity: int) -> None:
         super().__init__(capacity, np.add, 0.0)
 
+    @staticmethod
+    def _scalar_op(a: float, b: float) -> float:
+        return a + b
+
     @property
     def total(self) -> float:
         return self.root
 
-    def update(self, leaves: np.ndarray, values: np.ndarray) -> None:
+    def update(self, leaves: np.ndarray, values: np.ndarray, unique: bool = False) -> None:
         values = np.asarray(values, dtype=np.float64)
-        if np.any(values < 0) or not np.all(np.isfinite(values)):
+        if not (values.min(initial=0.0) >= 0.0 and np.isfinite(values).all()):
             raise HrlkitError("sum-tree priorities must be finite and >= 0")
-        super().update(leaves, values)
+        super().update(leaves, values, unique)
 
     def find_prefix_sum(self, prefixes: np.ndarray) -> np.ndarray:
         """Leaf j for each prefix p, with sum(leaves[:j]) <= p < sum(leaves[:j+1]); p in [0, total).
@@ -115,6 +150,10 @@ class MinTree(SegmentTree):
 
     def __init__(self, capacity: int) -> None:
         super().__init__(capacity, np.minimum, np.inf)
+
+    @staticmethod
+    def _scalar_op(a: float, b: float) -> float:
+        return a if a < b else b
 
     @property
     def min(self) -> float:
