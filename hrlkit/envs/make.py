@@ -32,7 +32,13 @@ def _ensure_registered(env_id: str) -> None:
         except ImportError as e:
             raise HrlkitError(f"cannot import {module!r} for env id {env_id!r}: {e}") from None
         return
-    for pkg in _REGISTERING_PACKAGES:
+    # The bundled envs first for their own namespace: importing the robotics, Atari and Meta-World packages takes ~0.7 s.
+    packages = (
+        sorted(_REGISTERING_PACKAGES, key=lambda p: p != "hrlkit.envs.toy")
+        if env_id.startswith("hrlkit/")
+        else _REGISTERING_PACKAGES
+    )
+    for pkg in packages:
         try:
             # gymnasium-robotics prints a notice about Adroit envs to stderr on import: keep it out of a one-line error
             with contextlib.redirect_stderr(io.StringIO()):
