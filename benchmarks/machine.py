@@ -34,11 +34,11 @@ class LoadWatch:
         text = f"1-minute load average during the run {lo:.2f}-{hi:.2f} on {cores} cores"
         if hi > 1.0:
             text += (
-                ": other processes (other engineers' test runs) were using the CPU at the same time, so the absolute "
+                ": other processes (test runs) were using the CPU at the same time, so the absolute "
                 "figures are lower and noisier than on an idle machine; the alternating order shares the slow spells "
                 "between the compared sides"
                 if timing
-                else ": other processes (other engineers' test runs) were using the CPU at the same time; that slows the "
+                else ": other processes (test runs) were using the CPU at the same time; that slows the "
                 "runs down but does not change what they learn"
             )
         return text + "."
