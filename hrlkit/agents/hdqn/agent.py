@@ -34,6 +34,7 @@ import torch
 
 from hrlkit.agents.flat import rng_state, set_rng_state
 from hrlkit.agents.hdqn.config import HDQNConfig
+from hrlkit.agents.levels import learners_tree, load_learners_tree, load_replay_tree, replay_tree
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.errors import HrlkitError
 from hrlkit.learners import DQNLearner
@@ -304,13 +305,7 @@ class HDQNAgent:
 
     def state_tree(self) -> dict[str, Any]:
         return {
-            "high": self.high.state_dict(),
-            "low": self.low.state_dict(),
-            "optimizers": {
-                "high": {k: o.state_dict() for k, o in self.high.optimizers.items()},
-                "low": {k: o.state_dict() for k, o in self.low.optimizers.items()},
-            },
-            "extra": {"high": self.high.extra_state(), "low": self.low.extra_state()},
+            **learners_tree({"high": self.high, "low": self.low}),
             "subgoals": {k: getattr(self, k) for k in self._PER_ENV},
             "success": {"history": self.success_history, "pos": self.success_pos},
             "counters": [self.env_steps, self.n_low_updates, self.n_high_updates],
@@ -320,11 +315,7 @@ class HDQNAgent:
 
     def load_state_tree(self, tree: dict[str, Any]) -> None:
         try:
-            for name, learner in (("high", self.high), ("low", self.low)):
-                learner.load_state_dict(tree[name])
-                for k, o in learner.optimizers.items():
-                    o.load_state_dict(tree["optimizers"][name][k])
-                learner.load_extra_state(tree["extra"][name])
+            load_learners_tree(tree, {"high": self.high, "low": self.low})
             arrays = {**{k: (getattr(self, k), tree["subgoals"][k]) for k in self._PER_ENV},
                       "success_history": (self.success_history, tree["success"]["history"]),
                       "success_pos": (self.success_pos, tree["success"]["pos"])}  # fmt: skip
@@ -342,10 +333,7 @@ class HDQNAgent:
         set_rng_state(self.rng, tree["rng"])
 
     def replay_state(self) -> dict[str, np.ndarray]:
-        out = {f"low.{k}": v for k, v in self.low_buffer.state_dict().items()}
-        out.update({f"high.{k}": v for k, v in self.high_buffer.state_dict().items()})
-        return out
+        return replay_tree({"low": self.low_buffer, "high": self.high_buffer})
 
     def load_replay_state(self, state: dict[str, np.ndarray]) -> None:
-        self.low_buffer.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("low.")})
-        self.high_buffer.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("high.")})
+        load_replay_tree(state, {"low": self.low_buffer, "high": self.high_buffer})
