@@ -112,7 +112,7 @@ def test_sac_critic_loss_by_hand(monkeypatch):
     assert stats["critic_loss"] == pytest.approx(6.4675, rel=1e-6)
     assert stats["q_mean"] == pytest.approx(0.0, abs=1e-7)
     # |Q - y| averaged over critics: [(2.25 + 4.25) / 2, (2 + 0) / 2, (3.2 + 1.2) / 2]
-    torch.testing.assert_close(learner._td_errors, t([3.25, 1.0, 2.2]))
+    torch.testing.assert_close(learner.td_errors, t([3.25, 1.0, 2.2]))
     # The target is built from s' and the actor's a' ~ pi(.|s'), never from s.
     assert torch.equal(seen["actor_obs"], batch.next_obs)
     assert torch.equal(seen["target_obs"], batch.next_obs)
