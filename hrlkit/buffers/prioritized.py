@@ -71,6 +71,14 @@ class PrioritizedSampler:
     def on_write(self, indices: np.ndarray) -> None:
         """Entries at `indices` were (over)written: they start at the largest priority seen so far."""
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        if indices.size == 1 and 0 <= indices[0] < self.capacity:
+            # One env: straight up both trees, without the batch path's checks (the value is a finite positive by
+            # construction), which cost more than the walk itself.
+            leaf, value1 = int(indices[0]), self.max_priority**self.priority_exponent
+            self.sum_tree.set_one(leaf, value1)
+            self.min_tree.set_one(leaf, value1)
+            self.written += 1
+            return
         value = np.full(indices.shape, self.max_priority**self.priority_exponent)
         self.sum_tree.update(indices, value, unique=True)  # a buffer writes each slot once per call
         self.min_tree.update(indices, value, unique=True)

@@ -67,7 +67,7 @@ class SegmentTree:
         if leaves.min() < 0 or leaves.max() >= self.capacity:
             raise IndexError(f"leaf index out of range 0..{self.capacity - 1}")
         if leaves.size == 1:
-            self._update_one(int(leaves[0]), float(values[0]))
+            self.set_one(int(leaves[0]), float(values[0]))
             return
         if not unique:
             leaves, values = last_occurrences(leaves, values)
@@ -80,9 +80,9 @@ class SegmentTree:
             children = self._pairs[nodes]  # (U, 2) one gather: nodes 2p and 2p + 1
             self.nodes[nodes] = self.op(children[:, 0], children[:, 1])
 
-    def _update_one(self, leaf: int, value: float) -> None:
-        # One leaf (a transition written with one env): a plain walk up the tree, cheaper than numpy calls on
-        # one-element arrays at each of the `depth` levels.
+    def set_one(self, leaf: int, value: float) -> None:
+        """One leaf (a transition written with one env), unchecked: a plain walk up the tree, cheaper than numpy calls
+        on one-element arrays at each of the `depth` levels."""
         tree, op = self.nodes, self._scalar_op
         i = leaf + self.size
         tree[i] = value
