@@ -107,10 +107,20 @@ class PrioritizedSampler:
                 "a TD error is NaN or infinite: the critic diverged; lower the learning rate or clip gradients"
             )
         values = raw**self.priority_exponent  # (B,)
-        if indices.size > 1:  # a batch can hold an entry twice: keep its last TD error, once for both trees
+        if indices.min() < 0 or indices.max() >= self.capacity:
+            raise IndexError(f"priority index out of range 0..{self.capacity - 1}")
+        if indices.size > 1:  # a batch can hold an entry twice: keep its last TD error
             indices, values = last_occurrences(indices, values)
-        self.sum_tree.update(indices, values, unique=True)
-        self.min_tree.update(indices, values, unique=True)
+        # Both trees in one pass up the levels (the same nodes change in each); see segment_tree for the layout.
+        sums, mins = self.sum_tree, self.min_tree
+        nodes = indices + sums.size  # (U,) leaf nodes
+        sums.nodes[nodes] = values
+        mins.nodes[nodes] = values
+        for _ in range(sums.depth):
+            nodes = nodes >> 1  # (U,) parents (repeats recompute the same value)
+            s_children, m_children = sums.pairs[nodes], mins.pairs[nodes]  # (U, 2) each
+            sums.nodes[nodes] = s_children[:, 0] + s_children[:, 1]
+            mins.nodes[nodes] = np.minimum(m_children[:, 0], m_children[:, 1])
         self.max_priority = max(self.max_priority, float(raw.max()))
 
     # ------------------------------------------------------------------------------------------- save and restore

@@ -48,7 +48,7 @@ class SegmentTree:
         self.op, self.neutral = op, neutral
         self.nodes = np.full(2 * self.size, neutral, dtype=np.float64)
         # Children of node p are nodes 2p and 2p + 1, i.e. row p of this (size, 2) view: one gather reads both.
-        self._pairs = self.nodes.reshape(-1, 2)
+        self.pairs = self.nodes.reshape(-1, 2)
 
     def __getitem__(self, leaves: np.ndarray | int) -> np.ndarray:
         return self.nodes[self.size + np.asarray(leaves)]
@@ -77,7 +77,7 @@ class SegmentTree:
             # Parents shared by several nodes appear several times: each copy computes and writes the same value (its
             # children are final by then), which is cheaper than deduplicating at every level.
             nodes = nodes >> 1  # (U,) parents
-            children = self._pairs[nodes]  # (U, 2) one gather: nodes 2p and 2p + 1
+            children = self.pairs[nodes]  # (U, 2) one gather: nodes 2p and 2p + 1
             self.nodes[nodes] = self.op(children[:, 0], children[:, 1])
 
     def set_one(self, leaf: int, value: float) -> None:

@@ -177,3 +177,22 @@ def test_replay_buffer_priorities_survive_a_state_dict_round_trip():
     uniform = ReplayBuffer(5, buf.obs_space, buf.action_space, 2)
     with pytest.raises(HrlkitError, match="no priorities"):
         other.load_state_dict(uniform.state_dict())
+
+
+def test_incremental_priority_updates_match_trees_rebuilt_from_the_leaves():
+    """Many batched updates (with repeated indices) leave both trees as if built at once from the final leaves."""
+    s = PrioritizedSampler(1000)
+    rng = np.random.default_rng(1)
+    s.on_write(np.arange(1000))
+    for _ in range(200):
+        idx, _ = s.sample(64, rng)
+        s.update_priorities(idx, rng.exponential(size=64))
+    s.on_write(np.array([7]))  # the one-env path
+    leaves = s.sum_tree[np.arange(1000)]
+    sums, mins = SumTree(1000), MinTree(1000)
+    sums.update(np.arange(1000), leaves)
+    mins.update(np.arange(1000), leaves)
+    np.testing.assert_allclose(s.sum_tree.nodes, sums.nodes, rtol=1e-12)
+    assert np.array_equal(s.min_tree.nodes, mins.nodes)
+    with pytest.raises(IndexError):
+        s.update_priorities(np.array([1000]), np.array([1.0]))
