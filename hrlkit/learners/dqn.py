@@ -36,7 +36,8 @@ class DQNConfig:
     """DQN (Mnih et al. 2013/2015) with Double and Dueling options."""
 
     hidden: tuple[int, ...] = (64, 64)
-    """hidden layer sizes after the encoder (Atari presets: (512,) after the Nature CNN's 512 features is () )"""
+    """hidden layer sizes between the encoder and the output layer (the Atari presets use (): the Nature CNN already
+    ends in a 512-unit layer)"""
     activation: str = "relu"
     """activation between hidden layers: relu, tanh, elu or gelu"""
     encoder: str = "auto"
