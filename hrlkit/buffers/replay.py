@@ -194,6 +194,14 @@ class ReplayBuffer:
         return out
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        if self.sampler is not None:  # first: a buffer saved without priorities is refused before anything is copied
+            per = {k[4:]: v for k, v in state.items() if k.startswith("per.")}
+            if not per:
+                raise HrlkitError(
+                    "saved replay buffer has no priorities: it was saved without prioritized replay; resume with "
+                    "--prioritized-replay false"
+                )
+            self.sampler.load_state_dict(per)
         for name in ("obs", "next_obs"):
             store = getattr(self, name)
             keys = {f"{name}.{k}": k for k in store} if isinstance(store, dict) else {name: None}
@@ -204,14 +212,6 @@ class ReplayBuffer:
         for name in ("actions", "rewards", "terminated"):
             self._check_shape(name, state, getattr(self, name))
             getattr(self, name)[...] = state[name]
-        if self.sampler is not None:
-            per = {k[4:]: v for k, v in state.items() if k.startswith("per.")}
-            if not per:
-                raise HrlkitError(
-                    "saved replay buffer has no priorities: it was saved without prioritized replay; resume with "
-                    "--replay.prioritized false"
-                )
-            self.sampler.load_state_dict(per)
         self.pos, self.full = int(state["pos"]), bool(state["full"])
 
     @staticmethod
