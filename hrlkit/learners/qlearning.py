@@ -121,10 +121,18 @@ class Discretiser:
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs)
         if self.start is not None:
-            return obs.astype(np.int64).reshape(-1) - self.start  # (B,)
+            idx = obs.astype(np.int64).reshape(-1) - self.start  # (B,)
+            if idx.size and (idx.min() < 0 or idx.max() >= self.n_states):
+                raise HrlkitError(
+                    f"observation {obs.reshape(-1)[:8]} lies outside Discrete({self.n_states}, start={self.start}): "
+                    "check the env's observation space"
+                )
+            return idx
         # Through float32 first: the replay stores float64 observations as float32, and an observation must fall into
         # the same bin when acted on (raw) and when learned from (stored).
         x = obs.reshape(len(obs), -1).astype(np.float32).astype(np.float64)  # (B, D)
+        if not np.isfinite(x).all():
+            raise HrlkitError("a non-finite observation cannot be binned: check the env or its wrappers")
         per_dim = np.floor((x - self.low) * self.scale).astype(np.int64)  # (B, D), may lie outside [0, bins)
         per_dim = np.clip(per_dim, 0, self.n_bins - 1)  # (B, D) edge bins take the overflow
         return per_dim @ self.strides  # (B,) row-major index

@@ -149,6 +149,10 @@ def test_config_checks() -> None:
                   SimpleNamespace(device="cpu", seed=0, buffer_size=10))  # fmt: skip
     with pytest.raises(HrlkitError, match="distinct state indices"):
         make_agent(subgoals=(0, 6))
+    with pytest.raises(HrlkitError, match="integer state indices"):
+        make_agent(subgoals=(1.5, 2.7))  # would otherwise be truncated to (1, 2)
+    with pytest.raises(HrlkitError, match="outside the Discrete"):
+        make_agent().act(np.array([-1]))  # would otherwise wrap around to the last state's one-hot row
     agent = make_agent(subgoals=(0, 5))  # only s1 and s6 as subgoals: the controller sees 6 + 2 inputs
     assert agent.low.obs_space.shape == (8,) and agent.high.action_space.n == 2
 

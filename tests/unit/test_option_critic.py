@@ -187,6 +187,10 @@ def test_update_copies_the_target_every_interval():
     for _ in range(2):
         learner.update(batch, batch)
     assert all(torch.equal(a, b) for a, b in zip(before, learner.net_target.parameters(), strict=True))
+    # the online net has moved away from the target, so the equality below can only come from a copy
+    assert not all(
+        torch.equal(a, b) for a, b in zip(learner.net.parameters(), learner.net_target.parameters(), strict=True)
+    )
     learner.update(batch)
     assert all(
         torch.equal(a, b) for a, b in zip(learner.net.parameters(), learner.net_target.parameters(), strict=True)

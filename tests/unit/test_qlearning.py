@@ -126,3 +126,13 @@ def test_ties_break_uniformly_when_exploring() -> None:
     actions = learner.act(obs, deterministic=False)
     assert 150 < int(actions[:400].sum()) < 250  # both tied actions, about half each
     assert int(actions[400]) == 1  # no tie: the greedy action
+
+
+def test_observations_the_table_cannot_hold_are_refused():
+    discrete = Discretiser(gym.spaces.Discrete(4, start=2))
+    assert discrete(np.array([2, 5])).tolist() == [0, 3]
+    with pytest.raises(HrlkitError, match="outside Discrete"):
+        discrete(np.array([0]))  # row -2 would wrap around to row 2
+    box = Discretiser(gym.spaces.Box(-1.0, 1.0, (2,)), bins=(4,))
+    with pytest.raises(HrlkitError, match="non-finite"):
+        box(np.array([[0.0, np.nan]]))  # NaN would be cast into bin 0

@@ -78,6 +78,8 @@ class HDQNAgent:
         self.device = torch.device(run.device)
         self.n_states, self.obs_start = int(obs_space.n), int(obs_space.start)
         self.n_actions, self.action_start = int(action_space.n), int(action_space.start)
+        if any(float(g) != int(g) for g in cfg.subgoals):
+            raise HrlkitError(f"subgoals must be integer state indices, got {list(cfg.subgoals)}")
         goal_states = np.asarray(cfg.subgoals if cfg.subgoals else range(self.n_states), np.int64)
         if goal_states.min() < 0 or goal_states.max() >= self.n_states or len(set(goal_states)) != len(goal_states):
             raise HrlkitError(
@@ -140,7 +142,13 @@ class HDQNAgent:
     # ----------------------------------------------------------------------------------------------------- inputs
     def _states(self, obs: Any) -> np.ndarray:
         """(n,) state indices (observation minus the space's start)."""
-        return np.asarray(obs, np.int64).reshape(-1) - self.obs_start
+        states = np.asarray(obs, np.int64).reshape(-1) - self.obs_start
+        if states.size and (states.min() < 0 or states.max() >= self.n_states):
+            raise HrlkitError(
+                f"observation {np.asarray(obs).reshape(-1)[:8]} lies outside the Discrete({self.n_states}) observation "
+                "space: check the env"
+            )
+        return states
 
     def _low_input(self, states: np.ndarray, goals: np.ndarray) -> np.ndarray:
         """(n, S + G) float32 [one-hot(s), one-hot(g)], the controller's observation."""
