@@ -5,16 +5,18 @@ steps for HIRO, HIRO without the off-policy correction, flat TD3 and SAC (hrlkit
 Every hrlkit run uses the preset `hrlkit/presets/PointMaze_UMaze-v3.yaml` (its `hiro`, `sac` or `td3` section); SB3 SAC+HER trains on the same training env (random goals, `neg_distance` reward replaced by
 HER's own `compute_reward`, i.e. the env's sparse reward) and is evaluated on the same fixed far-end goal.
 
-    python benchmarks/maze_sample_efficiency.py --seeds 3 --steps 120000       # hours on 2 CPU cores
+    python benchmarks/maze_sample_efficiency.py --seeds 3 --steps 120000 --jobs 2   # hours on 2 CPU cores
     python benchmarks/maze_sample_efficiency.py --seeds 1 --steps 2000 --eval-every 1000 --no-write   # check
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -44,11 +46,14 @@ def run_sb3_her(seed: int, steps: int, every: int, out: Path) -> Path:
 
     import gymnasium as gym
     import gymnasium_robotics
+    import torch
     import yaml
     from stable_baselines3 import SAC, HerReplayBuffer
 
     import hrlkit
     from hrlkit.envs.make import make_eval_env
+
+    torch.set_num_threads(1)  # as the hrlkit runs (the preset's torch_threads), so parallel jobs do not contend
 
     gym.register_envs(gymnasium_robotics)
     preset = yaml.safe_load((ROOT / "hrlkit" / "presets" / "PointMaze_UMaze-v3.yaml").read_text())["sac"]["run"]
@@ -80,19 +85,24 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, default=120_000)
     p.add_argument("--eval-every", type=int, default=10_000)
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time (each uses one torch thread)")
     p.add_argument("--out", default="runs/maze_sample_efficiency")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     out = ROOT / args.out
     t0 = time.time()
-    runs: dict[str, list[Path]] = {}
-    for seed in range(args.seeds):
-        for method in args.methods:
-            if method == "sb3-sac-her":
-                run_dir = run_sb3_her(seed, args.steps, args.eval_every, out)
-            else:
-                run_dir = run_hrlkit(method, seed, args.steps, args.eval_every, out)
-            runs.setdefault(method, []).append(run_dir)
+    runs: dict[str, list[Path]] = {m: [] for m in args.methods}
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        futures = {
+            (method, seed): pool.submit(
+                run_sb3_her if method == "sb3-sac-her" else run_hrlkit,
+                *(() if method == "sb3-sac-her" else (method,)), seed, args.steps, args.eval_every, out,
+            )
+            for seed in range(args.seeds)
+            for method in args.methods
+        }  # fmt: skip
+        for (method, seed), future in futures.items():
+            runs[method].append(future.result())
             print(f"{method} seed {seed} done ({time.time() - t0:.0f} s)", flush=True)
 
     from hrlkit.plotting import load_progress, plot_learning_curves
@@ -102,7 +112,7 @@ def main() -> None:
     steps = list(range(args.eval_every, args.steps + 1, args.eval_every))
     lines = [
         f"Command: `python benchmarks/maze_sample_efficiency.py --seeds {args.seeds} --steps {args.steps} "
-        f"--eval-every {args.eval_every}` ({time.time() - t0:.0f} s). Evaluation success rate (10 episodes, fixed "
+        f"--eval-every {args.eval_every} --jobs {args.jobs}` ({time.time() - t0:.0f} s on {os.cpu_count()} cores). Evaluation success rate (10 episodes, fixed "
         f"far-end goal), mean over {args.seeds} seeds. Plot: `docs/{png.name}`.",
         "",
         "| method | " + " | ".join(f"{s // 1000}k" for s in steps) + " |",

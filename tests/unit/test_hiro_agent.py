@@ -242,6 +242,25 @@ def test_high_learning_starts_counts_segments() -> None:
     assert [i + 1 for i, st in enumerate(stats) if "high/train/critic_loss" in st] == [15, 18]
 
 
+def test_high_gradient_steps_per_decision() -> None:
+    agent = make_agent(high_gradient_steps=3)
+    stats = run_steps(agent, walk(9), update=True)
+    # c = 3: the high level learns at calls 3, 6, 9 (the first segment closes at step 3), 3 gradient steps each.
+    assert [i + 1 for i, st in enumerate(stats) if "high/train/critic_loss" in st] == [3, 6, 9]
+    assert agent.n_high_updates == 9 and agent.high.n_updates == 9
+    assert agent.n_low_updates == 9
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("high_level_interval", 0), ("high_gradient_steps", 0), ("relabel_samples", -1), ("high_buffer_size", 0),
+     ("low_pretrain_env_steps", -5), ("high_level_interval", 2.5)],
+)  # fmt: skip
+def test_bad_integer_fields_are_refused_by_name(field: str, value: Any) -> None:
+    with pytest.raises(HrlkitError, match=rf"HIRO {field} = {value!r}: it must be an integer >= \d"):
+        make_agent(**{field: value})
+
+
 def test_pretraining_goals_are_random_with_magnitudes_in_range() -> None:
     # Goal range [-2, 2] x [-1, 3]: magnitudes up to 2 and 1 keep goals of either sign inside it.
     lo, hi = (0.5, 0.25), (2.0, 1.0)

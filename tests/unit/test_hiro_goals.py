@@ -162,6 +162,19 @@ def test_correction_matches_a_per_row_loop(seed):
     assert (out.choice != 0).any()
 
 
+@pytest.mark.parametrize("chunk_rows", [0, 1, 7, 160, 1600, 5000])
+def test_correction_in_row_blocks_matches_the_loop(chunk_rows):
+    """Feeding the actor in blocks of rows (cache blocking) gives the loop's scores and choices for any block size,
+    including blocks that do not divide B x K x c = 1600 and blocks cutting through a segment."""
+    policy = LowPolicy(4)
+    goals, obs_seq, achieved_seq, actions_seq, lengths = random_segments(4, B=16, c=10)
+    candidates = hiro_candidates(goals, achieved_seq, lengths, GOAL_LOW, GOAL_HIGH, 8, torch.Generator().manual_seed(9))
+    ref_scores, ref_choice = loop_scores(candidates, obs_seq, achieved_seq, actions_seq, lengths, policy)
+    scores = score_candidates(candidates, obs_seq, achieved_seq, actions_seq, lengths, policy, chunk_rows)
+    torch.testing.assert_close(scores, ref_scores, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(scores.argmax(1), ref_choice, rtol=0, atol=0)
+
+
 # --- planted goals -------------------------------------------------------------------------------------------------
 
 

@@ -71,6 +71,17 @@ class HIROAgent:
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: HIROConfig, n_envs: int, run: Any) -> None:
         if not isinstance(action_space, gym.spaces.Box):
             raise HrlkitError(f"HIRO needs a Box action space (continuous actions), got {action_space}")
+        for name, least in (
+            ("high_level_interval", 1),
+            ("high_gradient_steps", 1),
+            ("relabel_samples", 0),
+            ("high_buffer_size", 1),
+            ("high_learning_starts", 0),
+            ("low_pretrain_env_steps", 0),
+        ):
+            value = getattr(cfg, name)
+            if not isinstance(value, int) or value < least:
+                raise HrlkitError(f"HIRO {name} = {value!r}: it must be an integer >= {least}")
         self.cfg, self.n_envs, self.c = cfg, n_envs, cfg.high_level_interval
         self.device = torch.device(run.device)
         self.view = StateView(obs_space, cfg.state_keys)
@@ -239,8 +250,8 @@ class HIROAgent:
         self.env_steps += self.n_envs
 
     def update(self, gradient_steps: int) -> dict[str, float]:
-        """Low level: `gradient_steps` updates; high level: one update every c calls of this method (every c
-        vector-env steps with the default train_freq = 1; every c x train_freq with a larger one)."""
+        """Low level: `gradient_steps` updates; high level: `high_gradient_steps` updates every c calls of this method
+        (every c vector-env steps with the default train_freq = 1; every c x train_freq with a larger one)."""
         stats: dict[str, float] = {}
         low: dict[str, float] = {}
         for _ in range(gradient_steps):
@@ -250,7 +261,8 @@ class HIROAgent:
         self.vec_updates += 1
         ready = len(self.high_buffer) >= max(1, self.cfg.high_learning_starts)
         if self.vec_updates % self.c == 0 and ready and self.env_steps >= self.cfg.low_pretrain_env_steps:
-            stats.update(self.update_high())
+            for _ in range(self.cfg.high_gradient_steps):
+                stats.update(self.update_high())
         for k, values in self._stats.items():
             stats[k] = float(np.mean(values))
         self._stats.clear()
