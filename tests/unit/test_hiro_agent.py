@@ -113,6 +113,34 @@ def test_low_buffer_holds_the_intrinsic_reward_and_the_carried_goal() -> None:
     assert agent.seg_t[0] == 3 and len(agent.high_buffer) == 0
 
 
+def test_low_hidden_indices_keep_those_dims_from_the_low_level() -> None:
+    """With dims 0 and 2 hidden (the goal dims, as x-y in a maze) the low level's buffer rows, its actions and the
+    correction's scores depend on dims 1 and 3 and the goal only; the reward and h still use the full state."""
+    agent = make_agent(low_hidden_indices=(0, 2))
+    assert agent.low.flatten.dim == (S - 2) + len(GOAL_IDX)
+    s = walk(1)[:, 0]
+    actions = agent.act(s[0][None], deterministic=True)
+    goal = agent.goals[0].copy()
+    observe(agent, s[0][None], actions, s[1][None])
+    next_goal = s[0][GOAL_IDX] + goal - s[1][GOAL_IDX]
+    np.testing.assert_allclose(agent.low_buffer.obs[0, 0], np.concatenate([s[0][[1, 3]], goal]), rtol=1e-6)
+    np.testing.assert_allclose(agent.low_buffer.next_obs[0, 0], np.concatenate([s[1][[1, 3]], next_goal]), rtol=1e-5)
+    np.testing.assert_allclose(agent.low_buffer.rewards[0, 0], -np.linalg.norm(next_goal), rtol=1e-5)
+    # The low policy ignores the hidden dims: moving them changes nothing, moving a seen dim does.
+    states = torch.as_tensor(np.repeat(s[:1], 3, axis=0))
+    states[1, [0, 2]] += 5.0
+    states[2, 1] += 5.0
+    out = agent.low_policy(states, torch.as_tensor(np.repeat(goal[None], 3, axis=0)))
+    torch.testing.assert_close(out[1], out[0], rtol=0, atol=0)
+    assert not torch.equal(out[2], out[0])
+
+
+@pytest.mark.parametrize("hidden", [(4,), (-1,), (1, 1)])
+def test_bad_low_hidden_indices_are_refused(hidden: tuple[int, ...]) -> None:
+    with pytest.raises(HrlkitError, match="low_hidden_indices .* must be distinct indices of the 4-dim state"):
+        make_agent(low_hidden_indices=hidden)
+
+
 def test_low_reward_scale() -> None:
     agent = make_agent(low_reward_scale=0.5)
     s = walk(1)[:, 0]

@@ -94,7 +94,14 @@ class HIROAgent:
         self.pretrain_bands = cfg.pretrain_bands()
         goal_space = gym.spaces.Box(self.goal_low, self.goal_high, dtype=np.float32)
         state_space = gym.spaces.Box(-np.inf, np.inf, (S,), np.float32)
-        low_space = gym.spaces.Box(-np.inf, np.inf, (S + G,), np.float32)
+        hidden = np.asarray(cfg.low_hidden_indices, np.int64)
+        if len(hidden) and (hidden.min() < 0 or hidden.max() >= S or len(set(hidden.tolist())) < len(hidden)):
+            raise HrlkitError(
+                f"low_hidden_indices {cfg.low_hidden_indices} must be distinct indices of the {S}-dim state"
+            )
+        self.low_state_idx = np.setdiff1d(np.arange(S), hidden)  # the state dims the low level sees, in order
+        self._low_state_idx_t = torch.as_tensor(self.low_state_idx, device=self.device)
+        low_space = gym.spaces.Box(-np.inf, np.inf, (len(self.low_state_idx) + G,), np.float32)
         self.high = make_learner(state_space, goal_space, cfg.high, run.device)
         self.low = make_learner(low_space, action_space, cfg.low, run.device)
         self.goal_scaler, self.action_scaler = ActionScaler(goal_space), ActionScaler(action_space)
@@ -141,8 +148,12 @@ class HIROAgent:
         self.seg_states[idx, 0] = states[idx]
         self.seg_reward[idx] = 0.0
 
+    def _low_obs(self, states: np.ndarray, goals: np.ndarray) -> np.ndarray:
+        """The low level's input: the state without `low_hidden_indices`, then the goal. (n, S), (n, G) -> (n, S' + G)"""
+        return np.concatenate([states[:, self.low_state_idx], goals], axis=1)
+
     def _low_input(self, states: np.ndarray, goals: np.ndarray) -> torch.Tensor:
-        return torch.as_tensor(np.concatenate([states, goals], axis=1), device=self.device)
+        return torch.as_tensor(self._low_obs(states, goals), device=self.device)
 
     # ----------------------------------------------------------------------------------------------------- acting
     def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
@@ -223,7 +234,7 @@ class HIROAgent:
         next_goals = goal_transition(ach, self.goals, next_ach).astype(np.float32)  # h(s, g, s')
         r_low = self.cfg.low_reward_scale * intrinsic_reward(ach, self.goals, next_ach)  # (n,)
         self.low_buffer.add(
-            np.concatenate([states, self.goals], 1), actions, r_low, np.concatenate([next_states, next_goals], 1),
+            self._low_obs(states, self.goals), actions, r_low, self._low_obs(next_states, next_goals),
             terminated,
         )  # fmt: skip
         self._stat("hiro/intrinsic_reward", float(np.mean(r_low)))
@@ -270,6 +281,8 @@ class HIROAgent:
 
     def low_policy(self, states: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
         """mu_low(s, g): the low level's deterministic action, normalised (what the correction scores)."""
+        if len(self.low_state_idx) < states.shape[-1]:
+            states = states.index_select(-1, self._low_state_idx_t)
         return self.low.act(torch.cat([states, goals], dim=-1), deterministic=True)
 
     def update_high(self) -> dict[str, float]:

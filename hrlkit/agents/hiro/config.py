@@ -75,6 +75,9 @@ class HIROConfig:
     """upper goal bound per goal dimension (one value: the same for all)"""
     state_keys: tuple[str, ...] = ("observation", "desired_goal")
     """for Dict observations: keys concatenated, in this order, into the state HIRO works on"""
+    low_hidden_indices: tuple[int, ...] = ()
+    """state dimensions the low level does not see (the reference hides x-y from it, ZERO_OBS), so that its policy
+    depends on the relative goal and the body, not on where in the world the agent is; the high level sees them all"""
     high_reward_scale: float = 0.1
     """high-level reward = this x the sum of env rewards over the segment"""
     low_reward_scale: float = 1.0
