@@ -289,7 +289,11 @@ def parse_overrides(tc: TrainConfig, argv: list[str]) -> None:
     while i < len(argv):
         arg = argv[i]
         if not arg.startswith("--"):
-            raise HrlkitError(f"unexpected argument {arg!r}: overrides take the form --group.field VALUE")
+            after = f" (after {argv[i - 2]} {argv[i - 1]})" if i >= 2 and argv[i - 2].startswith("--") else ""
+            raise HrlkitError(
+                f"unexpected argument {arg!r}{after}: overrides take the form --group.field VALUE, and a list is one "
+                "value: --goal-indices 0,1"
+            )
         if "=" in arg:
             key, value = arg.split("=", 1)
             i += 1

@@ -57,6 +57,8 @@ def test_parse_overrides_both_forms(sac):
         parse_overrides(sac, ["--seed"])
     with pytest.raises(HrlkitError, match="unexpected argument 'seed'"):
         parse_overrides(sac, ["seed", "3"])
+    with pytest.raises(HrlkitError, match=r"unexpected argument '64' \(after --hidden 32\).* --goal-indices 0,1"):
+        parse_overrides(sac, ["--hidden", "32", "64"])  # a list written with spaces
 
 
 def test_mistyped_key_suggests_close_matches(sac):
