@@ -14,8 +14,9 @@ with the candidate's goal carried along the segment by h, which telescopes:
 Candidates (reference implementation): the original goal, the achieved change s_{t+c} - s_t, and `num_samples` draws
 from N(s_{t+c} - s_t, (0.5 * goal_half_range)^2), all clipped to the goal range.
 
-Everything runs as one forward pass of the low-level actor over (B x K x c) rows; a segment cut short by an episode end
-(length k < c) only scores its first k steps. Actions are in the learner's normalised space, where dividing by the
+Everything runs as one batched forward of the low-level actor over (B x K x c) rows, fed in blocks of `CHUNK_ROWS` rows
+so that each block's activations stay in the CPU cache (no loop over samples, candidates or steps); a segment cut short
+by an episode end (length k < c) only scores its first k steps. Actions are in the learner's normalised space, where dividing by the
 action scale is already done (a_norm = (a - centre) / half_range).
 """
 
@@ -127,7 +128,8 @@ def hiro_relabel_goals(
         low_policy: the current low level's deterministic action, mu(obs, goal) -> normalised actions.
         goal_low, goal_high: the goal range.
         num_samples: Gaussian candidates besides the original goal and the achieved change.
-        chunk_rows: rows per forward pass of the low-level actor (cache blocking; 0: one pass); equal to one pass up to float rounding.
+        chunk_rows: rows per forward pass of the low-level actor (cache blocking; 0: one pass); the scores equal one
+            pass's up to float rounding.
 
     Shapes:
         goals (B, G); obs_seq (B, c+1, S); achieved_seq (B, c+1, G); actions_seq (B, c, A); lengths (B,)
