@@ -2,10 +2,12 @@
 steps for HIRO, HIRO without the off-policy correction, flat TD3 and SAC (hrlkit), and Stable-Baselines3 SAC with HER
 (the tool a user would pick instead), over several seeds; one plot with 95% intervals and a table.
 
-Every hrlkit run uses the preset `hrlkit/presets/PointMaze_UMaze-v3.yaml` (its `hiro`, `sac` or `td3` section); SB3 SAC+HER trains on the same training env (random goals, `neg_distance` reward replaced by
-HER's own `compute_reward`, i.e. the env's sparse reward) and is evaluated on the same fixed far-end goal.
+Every hrlkit run uses the preset `hrlkit/presets/PointMaze_UMaze-v3.yaml` (its `hiro`, `sac` or `td3` section) with
+one torch thread; the flat learners and SB3 get 64-64 networks and batch 128, the sizes of the HIRO preset's levels.
+SB3 SAC+HER trains on the same training env (random goals, `neg_distance` reward replaced by HER's own
+`compute_reward`, i.e. the env's sparse reward) and is evaluated on the same fixed far-end goal.
 
-    python benchmarks/maze_sample_efficiency.py --seeds 3 --steps 120000 --jobs 2   # hours on 2 CPU cores
+    python benchmarks/maze_sample_efficiency.py --seeds 3 --steps 120000 --jobs 2 --reuse   # hours on 2 CPU cores
     python benchmarks/maze_sample_efficiency.py --seeds 1 --steps 2000 --eval-every 1000 --no-write   # check
 """
 
@@ -23,25 +25,40 @@ import numpy as np
 from docwriter import DOCS, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
+SMALL = ["--hidden", "64,64", "--batch-size", "128"]  # the flat learners get the HIRO preset's level sizes
 METHODS = {
     "hiro": ["hiro"],
     "hiro-no-correction": ["hiro", "--relabel", "false"],
-    "td3": ["td3"],
-    "sac": ["sac"],
+    "td3": ["td3", *SMALL],
+    "sac": ["sac", *SMALL],
 }
 
 
-def run_hrlkit(method: str, seed: int, steps: int, every: int, out: Path) -> Path:
+def finished(run_dir: Path, steps: int) -> bool:
+    """A run left by an earlier call (`--reuse`) that reached `steps`."""
+    import csv
+
+    progress = run_dir / "progress.csv"
+    if not progress.exists():
+        return False
+    with progress.open() as f:
+        done = [float(row["time/env_steps"]) for row in csv.DictReader(f) if row.get("time/env_steps")]
+    return bool(done) and max(done) >= steps
+
+
+def run_hrlkit(method: str, seed: int, steps: int, every: int, out: Path, reuse: bool) -> Path:
     args = METHODS[method]
     run_dir = out / f"{method}__{seed}"
+    if reuse and finished(run_dir, steps):
+        return run_dir
     cmd = [sys.executable, "-m", "hrlkit.cli", "train", args[0], "--env", "PointMaze_UMaze-v3", *args[1:]]
     cmd += ["--seed", str(seed), "--total-env-steps", str(steps), "--eval-freq", str(every), "--run-dir", str(run_dir)]
-    cmd += ["--no-progress", "--verbose", "0"]
+    cmd += ["--torch-threads", "1", "--no-progress", "--verbose", "0"]
     subprocess.run(cmd, check=True, cwd=ROOT)
     return run_dir
 
 
-def run_sb3_her(seed: int, steps: int, every: int, out: Path) -> Path:
+def run_sb3_her(seed: int, steps: int, every: int, out: Path, reuse: bool) -> Path:
     import csv
 
     import gymnasium as gym
@@ -62,9 +79,12 @@ def run_sb3_her(seed: int, steps: int, every: int, out: Path) -> Path:
     model = SAC(
         "MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer,
         replay_buffer_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"},
-        learning_starts=preset["learning_starts"], seed=seed, device="cpu", verbose=0,
+        learning_starts=preset["learning_starts"], batch_size=128, policy_kwargs={"net_arch": [64, 64]}, seed=seed,
+        device="cpu", verbose=0,
     )  # fmt: skip
     run_dir = out / f"sb3-sac-her__{seed}"
+    if reuse and finished(run_dir, steps):
+        return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for step in range(every, steps + 1, every):
@@ -87,6 +107,7 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=10_000)
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (each uses one torch thread)")
     p.add_argument("--out", default="runs/maze_sample_efficiency")
+    p.add_argument("--reuse", action="store_true", help="keep runs in --out that already reached --steps")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     out = ROOT / args.out
@@ -96,7 +117,7 @@ def main() -> None:
         futures = {
             (method, seed): pool.submit(
                 run_sb3_her if method == "sb3-sac-her" else run_hrlkit,
-                *(() if method == "sb3-sac-her" else (method,)), seed, args.steps, args.eval_every, out,
+                *(() if method == "sb3-sac-her" else (method,)), seed, args.steps, args.eval_every, out, args.reuse,
             )
             for seed in range(args.seeds)
             for method in args.methods
@@ -112,7 +133,8 @@ def main() -> None:
     steps = list(range(args.eval_every, args.steps + 1, args.eval_every))
     lines = [
         f"Command: `python benchmarks/maze_sample_efficiency.py --seeds {args.seeds} --steps {args.steps} "
-        f"--eval-every {args.eval_every} --jobs {args.jobs}` ({time.time() - t0:.0f} s on {os.cpu_count()} cores). Evaluation success rate (10 episodes, fixed "
+        f"--eval-every {args.eval_every} --jobs {args.jobs}{' --reuse' if args.reuse else ''}` ({time.time() - t0:.0f} s "
+        f"on {os.cpu_count()} cores{', runs reused from an earlier call not counted' if args.reuse else ''}). Evaluation success rate (10 episodes, fixed "
         f"far-end goal), mean over {args.seeds} seeds. Plot: `docs/{png.name}`.",
         "",
         "| method | " + " | ".join(f"{s // 1000}k" for s in steps) + " |",
