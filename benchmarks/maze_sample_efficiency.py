@@ -108,11 +108,26 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (each uses one torch thread)")
     p.add_argument("--out", default="runs/maze_sample_efficiency")
     p.add_argument("--reuse", action="store_true", help="keep runs in --out that already reached --steps")
+    p.add_argument("--report-only", action="store_true", help="run nothing: report the runs in --out that finished")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     out = ROOT / args.out
     t0 = time.time()
     runs: dict[str, list[Path]] = {m: [] for m in args.methods}
+    if args.report_only:
+        for seed in range(args.seeds):
+            for method in args.methods:
+                if finished(out / f"{method}__{seed}", args.steps):
+                    runs[method].append(out / f"{method}__{seed}")
+        runs = {m: dirs for m, dirs in runs.items() if dirs}
+        if not runs:
+            raise SystemExit(f"no run in {out} reached {args.steps} env steps")
+    else:
+        run_all(args, out, runs, t0)
+    report(args, out, runs, t0)
+
+
+def run_all(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0: float) -> None:
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {
             (method, seed): pool.submit(
@@ -126,19 +141,27 @@ def main() -> None:
             runs[method].append(future.result())
             print(f"{method} seed {seed} done ({time.time() - t0:.0f} s)", flush=True)
 
+
+def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0: float) -> None:
     from hrlkit.plotting import load_progress, plot_learning_curves
 
     png_path = (out if args.no_write else DOCS) / "maze_sample_efficiency.png"
-    png = plot_learning_curves([d for ds in runs.values() for d in ds], png_path, "eval/success_rate")
+    labels = {d: method for method, dirs in runs.items() for d in dirs}  # hiro and its ablation share `algo: hiro`
+    png = plot_learning_curves(list(labels), png_path, "eval/success_rate", labels)
     steps = list(range(args.eval_every, args.steps + 1, args.eval_every))
+    if args.report_only:
+        how = " --report-only` (a report of the runs in --out that reached the last step)"
+    else:
+        reused = ", runs reused from an earlier call not counted" if args.reuse else ""
+        how = f" --jobs {args.jobs}{' --reuse' if args.reuse else ''}` ({time.time() - t0:.0f} s on {os.cpu_count()} cores{reused})"
     lines = [
         f"Command: `python benchmarks/maze_sample_efficiency.py --seeds {args.seeds} --steps {args.steps} "
-        f"--eval-every {args.eval_every} --jobs {args.jobs}{' --reuse' if args.reuse else ''}` ({time.time() - t0:.0f} s "
-        f"on {os.cpu_count()} cores{', runs reused from an earlier call not counted' if args.reuse else ''}). Evaluation success rate (10 episodes, fixed "
-        f"far-end goal), mean over {args.seeds} seeds. Plot: `docs/{png.name}`.",
+        f"--eval-every {args.eval_every}{how}. Evaluation success rate (10 episodes, fixed far-end goal): mean over the "
+        f"seeds every {args.eval_every // 1000}k env steps, and each seed's last evaluation. Plot (mean and 95% "
+        f"interval): `docs/{png.name}`.",
         "",
-        "| method | " + " | ".join(f"{s // 1000}k" for s in steps) + " |",
-        "|---|" + "---|" * len(steps),
+        "| method | seeds | " + " | ".join(f"{s // 1000}k" for s in steps) + " | last, per seed |",
+        "|---|---|" + "---|" * len(steps) + "---|",
     ]
     for method, dirs in runs.items():
         curves = []
@@ -148,7 +171,8 @@ def main() -> None:
             ok = ~np.isnan(y)
             curves.append(np.interp(steps, x[ok], y[ok]))
         mean = np.mean(curves, axis=0)
-        lines.append(f"| {method} | " + " | ".join(f"{v:.2f}" for v in mean) + " |")
+        last = " / ".join(f"{c[-1]:.1f}" for c in curves)
+        lines.append(f"| {method} | {len(dirs)} | " + " | ".join(f"{v:.2f}" for v in mean) + f" | {last} |")
     table = "\n".join(lines)
     print(table)
     if not args.no_write:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -132,18 +132,24 @@ def run_key(run_dir: str | Path) -> tuple[str, str]:
     return str(algo), str(env)
 
 
-def group_runs(run_dirs: Iterable[str | Path]) -> dict[tuple[str, str], list[Path]]:
+def group_runs(
+    run_dirs: Iterable[str | Path], labels: Mapping[Path, str] | None = None
+) -> dict[tuple[str, str], list[Path]]:
     """Group run directories by (algo, env) so the seeds of one algorithm on one env form one curve.
 
     Args:
         run_dirs: run directories, in any order.
+        labels: a label per run directory that replaces its algo, e.g. to tell HIRO from its ablation (both `hiro`).
 
     Returns:
         (algo, env) -> run directories, in first-seen order (dict insertion order is the plot's legend order).
     """
     groups: dict[tuple[str, str], list[Path]] = {}
     for run_dir in run_dirs:
-        groups.setdefault(run_key(run_dir), []).append(Path(run_dir))
+        algo, env = run_key(run_dir)
+        if labels is not None:
+            algo = labels[Path(run_dir)]
+        groups.setdefault((algo, env), []).append(Path(run_dir))
     return groups
 
 
@@ -214,7 +220,9 @@ def default_metric(progresses: Sequence[dict[str, np.ndarray]]) -> str:
 
 
 # ----------------------------------------------------------------------------------------------------- plotting
-def plot_learning_curves(run_dirs: Iterable[str | Path], out: str | Path, metric: str | None = None) -> Path:
+def plot_learning_curves(
+    run_dirs: Iterable[str | Path], out: str | Path, metric: str | None = None, labels: Mapping[Path, str] | None = None
+) -> Path:
     """Plot one mean curve with a 95% CI band per (algo, env) group of seeds; one panel per env. Save a PNG.
 
     Args:
@@ -222,6 +230,7 @@ def plot_learning_curves(run_dirs: Iterable[str | Path], out: str | Path, metric
         out: PNG path to write; parent directories are created.
         metric: progress.csv column for the y axis; default `eval/mean_return` if every run recorded it,
             else `rollout/ep_rew_mean`.
+        labels: a legend label per run directory in place of its algo (runs sharing a label and env form one curve).
 
     Returns:
         The path of the written PNG.
@@ -232,7 +241,7 @@ def plot_learning_curves(run_dirs: Iterable[str | Path], out: str | Path, metric
     out = Path(out)
     if out.suffix.lower() != ".png":
         raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {out.with_suffix('.png')}")
-    groups = group_runs(run_dirs)
+    groups = group_runs(run_dirs, labels)
     if not groups:
         raise HrlkitError("no run directories given: pass at least one run directory written by `hrlkit train`")
     progress = {run: load_progress(run) for runs in groups.values() for run in runs}

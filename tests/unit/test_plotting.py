@@ -94,6 +94,17 @@ def test_group_runs_by_algo_and_env_with_parent_dir_fallback(tmp_path: Path, thr
     }
 
 
+def test_group_runs_by_label_splits_runs_of_one_algo(tmp_path: Path, three_seeds: list[Path]) -> None:
+    """Two variants of one algo (HIRO and its ablation both write `algo: hiro`) get a curve each through labels."""
+    ablation = [write_run(tmp_path / "abl" / f"s{k}", np.arange(0, 501, 100), k) for k in range(2)]
+    labels = {**{p: "td3" for p in three_seeds}, **{p: "td3-ablation" for p in ablation}}
+    assert set(group_runs([*three_seeds, *ablation])) == {("td3", "Pendulum-v1")}  # without labels: one group
+    groups = group_runs([*three_seeds, *ablation], labels)
+    assert groups == {("td3", "Pendulum-v1"): three_seeds, ("td3-ablation", "Pendulum-v1"): ablation}
+    png = plot_learning_curves([*three_seeds, *ablation], tmp_path / "two.png", labels=labels)
+    assert png.is_file()
+
+
 # ----------------------------------------------------------------------------------------------------- aggregation
 def test_t_table_matches_numerical_integration_of_the_t_density() -> None:
     """P(0 < T < t_{0.975, df}) must be 0.475; integrate the Student-t density with the trapezoid rule."""
