@@ -256,6 +256,8 @@ def plot_learning_curves(
             curves = [seed_curve(progress[run], metric, run) for run in runs]
             grid = common_grid(curves)
             mean, low, high = aggregate(curves, grid)
+            if metric.endswith("rate"):  # success rates live in [0, 1]; a t interval of 2-3 seeds reaches far past
+                low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
             n = len(curves)
             (line,) = ax.plot(grid, mean, label=f"{algo} ({n} seed{'s' if n != 1 else ''})")
             if n > 1:

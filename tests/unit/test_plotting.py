@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib
+import matplotlib.axes
 import numpy as np
 import pytest
 import yaml
@@ -103,6 +105,31 @@ def test_group_runs_by_label_splits_runs_of_one_algo(tmp_path: Path, three_seeds
     assert groups == {("td3", "Pendulum-v1"): three_seeds, ("td3-ablation", "Pendulum-v1"): ablation}
     png = plot_learning_curves([*three_seeds, *ablation], tmp_path / "two.png", labels=labels)
     assert png.is_file()
+
+
+def test_rate_bands_are_clipped_to_0_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two seeds of a success rate at 0.0 and 1.0: the t interval (t = 12.7) spans about +-6; the band drawn is [0, 1]."""
+    runs = []
+    for k, value in enumerate([0.0, 1.0]):
+        d = tmp_path / f"s{k}"
+        d.mkdir()
+        (d / "progress.csv").write_text(f"time/env_steps,eval/success_rate\n0.0,{value}\n100.0,{value}\n")
+        runs.append(d)
+    bands = []
+    original = matplotlib.axes.Axes.fill_between
+
+    def spy(self, x, low, high, **kwargs):
+        bands.append((np.asarray(low), np.asarray(high)))
+        return original(self, x, low, high, **kwargs)
+
+    monkeypatch.setattr(matplotlib.axes.Axes, "fill_between", spy)
+    plot_learning_curves(runs, tmp_path / "rate.png", "eval/success_rate")
+    ((low, high),) = bands
+    assert low.min() == 0.0 and high.max() == 1.0
+    low_mean, high_mean = aggregate(
+        [(np.array([0.0, 100.0]), np.zeros(2)), (np.array([0.0, 100.0]), np.ones(2))], np.array([0.0, 100.0])
+    )[1:]
+    assert low_mean.min() < -5 and high_mean.max() > 6  # unclipped, the interval itself
 
 
 # ----------------------------------------------------------------------------------------------------- aggregation
