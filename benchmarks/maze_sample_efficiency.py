@@ -70,6 +70,9 @@ def run_sb3_her(seed: int, steps: int, every: int, out: Path, reuse: bool) -> Pa
     import hrlkit
     from hrlkit.envs.make import make_eval_env
 
+    run_dir = out / f"sb3-sac-her__{seed}"
+    if reuse and finished(run_dir, steps):
+        return run_dir
     torch.set_num_threads(1)  # as the hrlkit runs (the preset's torch_threads), so parallel jobs do not contend
 
     gym.register_envs(gymnasium_robotics)
@@ -82,9 +85,6 @@ def run_sb3_her(seed: int, steps: int, every: int, out: Path, reuse: bool) -> Pa
         learning_starts=preset["learning_starts"], batch_size=128, policy_kwargs={"net_arch": [64, 64]}, seed=seed,
         device="cpu", verbose=0,
     )  # fmt: skip
-    run_dir = out / f"sb3-sac-her__{seed}"
-    if reuse and finished(run_dir, steps):
-        return run_dir
     run_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for step in range(every, steps + 1, every):
