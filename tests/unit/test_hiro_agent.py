@@ -282,7 +282,7 @@ def test_high_gradient_steps_per_decision() -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [("high_level_interval", 0), ("high_gradient_steps", 0), ("relabel_samples", -1), ("high_buffer_size", 0),
-     ("low_pretrain_env_steps", -5), ("high_level_interval", 2.5)],
+     ("low_pretrain_env_steps", -5), ("high_level_interval", 2.5), ("high_gradient_steps", True)],
 )  # fmt: skip
 def test_bad_integer_fields_are_refused_by_name(field: str, value: Any) -> None:
     with pytest.raises(HrlkitError, match=rf"HIRO {field} = {value!r}: it must be an integer >= \d"):

@@ -80,7 +80,7 @@ class HIROAgent:
             ("low_pretrain_env_steps", 0),
         ):
             value = getattr(cfg, name)
-            if not isinstance(value, int) or value < least:
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise HrlkitError(f"HIRO {name} = {value!r}: it must be an integer >= {least}")
         self.cfg, self.n_envs, self.c = cfg, n_envs, cfg.high_level_interval
         self.device = torch.device(run.device)
