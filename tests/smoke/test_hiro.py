@@ -59,9 +59,10 @@ def test_hiro_trains_on_the_point_maze(tmp_path: Path, n_envs: int) -> None:
     model.learn(total).close()
     agent, c = model.agent, model.config.algo_config.high_level_interval
     assert isinstance(agent.high, TD3Learner) and isinstance(agent.low, TD3Learner)
-    # Low: one update per vector step past learning_starts; high: one per c of them (segments are stored by then).
+    # Low: one update per vector step past learning_starts; high: one per decision, i.e. n_envs per c vector steps
+    # (segments are stored by then).
     assert agent.low.n_updates == (total - RUN["learning_starts"]) // n_envs > 0
-    assert agent.high.n_updates == agent.low.n_updates // c > 0
+    assert agent.high.n_updates == agent.low.n_updates // c * n_envs > 0
     assert len(agent.low_buffer) == total
     assert len(agent.high_buffer) == total // c  # the 100-step episodes end on segment boundaries
     np.testing.assert_array_equal(agent.high_buffer.lengths[: len(agent.high_buffer)], c)

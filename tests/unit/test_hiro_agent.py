@@ -270,12 +270,15 @@ def test_high_learning_starts_counts_segments() -> None:
     assert [i + 1 for i, st in enumerate(stats) if "high/train/critic_loss" in st] == [15, 18]
 
 
-def test_high_gradient_steps_per_decision() -> None:
-    agent = make_agent(high_gradient_steps=3)
-    stats = run_steps(agent, walk(9), update=True)
-    # c = 3: the high level learns at calls 3, 6, 9 (the first segment closes at step 3), 3 gradient steps each.
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_high_gradient_steps_per_decision(n_envs: int) -> None:
+    agent = make_agent(n_envs=n_envs, high_gradient_steps=3)
+    stats = run_steps(agent, walk(9, n_envs), update=True)
+    # c = 3: the high level learns at calls 3, 6, 9 (the first segments close at step 3); each call closes n_envs
+    # segments, i.e. n_envs decisions, so it takes 3 x n_envs gradient steps.
     assert [i + 1 for i, st in enumerate(stats) if "high/train/critic_loss" in st] == [3, 6, 9]
-    assert agent.n_high_updates == 9 and agent.high.n_updates == 9
+    assert len(agent.high_buffer) == 3 * n_envs
+    assert agent.n_high_updates == 9 * n_envs and agent.high.n_updates == 9 * n_envs
     assert agent.n_low_updates == 9
 
 
@@ -479,7 +482,7 @@ def test_state_tree_round_trip(tmp_path: Path) -> None:
     a = make_agent(n_envs=2, seed=0)
     s = walk(6, n_envs=2)
     run_steps(a, s[:5], update=True)
-    assert np.all(a.seg_t == 1) and a.n_high_updates == 1
+    assert np.all(a.seg_t == 1) and a.n_high_updates == 2  # one high-level update call, 2 envs: 2 steps
     save_checkpoint(tmp_path / "ckpt", {"algo": "hiro"}, a.state_tree(), {}, a.replay_state())
     _, agent_state, _, replay = load_checkpoint(tmp_path / "ckpt")
 
@@ -490,7 +493,7 @@ def test_state_tree_round_trip(tmp_path: Path) -> None:
     for k, v in a.state_tree()["segments"].items():
         got = getattr(b, k)
         assert got.dtype == v.dtype and np.array_equal(got, v), k
-    assert (b.env_steps, b.n_low_updates, b.n_high_updates, b.vec_updates) == (8, 4, 1, 4)
+    assert (b.env_steps, b.n_low_updates, b.n_high_updates, b.vec_updates) == (8, 4, 2, 4)
     assert b.high.n_updates == a.high.n_updates and b.low.n_updates == a.low.n_updates
     assert b._stats == a._stats
     for k, v in a.replay_state().items():

@@ -261,8 +261,9 @@ class HIROAgent:
         self.env_steps += self.n_envs
 
     def update(self, gradient_steps: int) -> dict[str, float]:
-        """Low level: `gradient_steps` updates; high level: `high_gradient_steps` updates every c calls of this method
-        (every c vector-env steps with the default train_freq = 1; every c x train_freq with a larger one)."""
+        """Low level: `gradient_steps` updates; high level: `high_gradient_steps` x n_envs updates every c calls of this
+        method (every c vector-env steps with the default train_freq = 1, in which n_envs decisions are made; every
+        c x train_freq with a larger one)."""
         stats: dict[str, float] = {}
         low: dict[str, float] = {}
         for _ in range(gradient_steps):
@@ -272,7 +273,7 @@ class HIROAgent:
         self.vec_updates += 1
         ready = len(self.high_buffer) >= max(1, self.cfg.high_learning_starts)
         if self.vec_updates % self.c == 0 and ready and self.env_steps >= self.cfg.low_pretrain_env_steps:
-            for _ in range(self.cfg.high_gradient_steps):
+            for _ in range(self.cfg.high_gradient_steps * self.n_envs):
                 stats.update(self.update_high())
         for k, values in self._stats.items():
             stats[k] = float(np.mean(values))

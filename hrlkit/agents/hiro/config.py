@@ -89,7 +89,7 @@ class HIROConfig:
     high_buffer_size: int = 200_000
     """high-level replay capacity in segments"""
     high_gradient_steps: int = 1
-    """high-level gradient steps per high-level decision (the reference: 1); each samples and relabels its own batch"""
+    """high-level gradient steps per high-level decision (the reference: 1), i.e. this x n_envs every c vector steps; each samples and relabels its own batch"""
     high_learning_starts: int = 0
     """segments stored before the high level starts learning (besides the loop's learning_starts)"""
     low_pretrain_env_steps: int = 0
