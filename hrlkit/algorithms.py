@@ -89,6 +89,11 @@ class OffPolicyAlgorithm:
             torch.set_num_threads(run.torch_threads)
         torch.manual_seed(run.seed)
         if env_instance is not None:
+            if run.n_envs != 1:
+                raise HrlkitError(
+                    f"n_envs = {run.n_envs} with an env object: an env object runs as one env; pass the env's id "
+                    "(a string) to run several copies, or set n_envs to 1"
+                )
             wrapped = FiniteCheck(env_instance)
             self.envs = gym.vector.SyncVectorEnv([lambda: wrapped], autoreset_mode=gym.vector.AutoresetMode.DISABLED)
             self.eval_env = make_eval_env(run) if env_instance.spec and run.eval_freq > 0 else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
@@ -116,3 +117,13 @@ def test_save_load_round_trip(trained, tmp_path: Path, algo: str) -> None:
     wrong = DDPG if algo == "sac" else SAC
     with pytest.raises(HrlkitError, match=f"holds a '{algo}' model"):
         wrong.load(path)
+
+
+def test_env_object_with_several_envs_is_refused() -> None:
+    """An env object is one env; n_envs = 2 used to crash later with an IndexError inside the agent."""
+    env = gym.make("Pendulum-v1")
+    with pytest.raises(HrlkitError, match=r"n_envs = 2 with an env object: .*pass the env's id"):
+        SAC(env, verbose=0, n_envs=2, **{**TINY, "eval_freq": 0})
+    model = SAC(env, verbose=0, n_envs=1, **{**TINY, "eval_freq": 0})  # one env is fine
+    assert model.envs.num_envs == 1
+    model.close()
