@@ -73,6 +73,7 @@ class LoopState:
             "last_eval": self.last_eval,
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": _cuda_rng_states(),
         }
 
     @classmethod
@@ -89,7 +90,23 @@ class LoopState:
         s.last_eval = dict(tree["last_eval"])
         s.rng.bit_generator.state = tree["rng"]
         torch.set_rng_state(tree["torch_rng"])
+        _set_cuda_rng_states(tree.get("cuda_rng", []))
         return s
+
+
+def _cuda_rng_states() -> list[torch.Tensor]:
+    """One state per CUDA device once CUDA is in use (exploration and target noise, relabel samples draw there)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return list(torch.cuda.get_rng_state_all())
+    return []
+
+
+def _set_cuda_rng_states(states: list[torch.Tensor]) -> None:
+    """Restores the saved CUDA generators; a run resumed without CUDA has none to restore (its noise comes from the
+    CPU generator, so it cannot continue a CUDA run's draws exactly anyway)."""
+    if states and torch.cuda.is_available():
+        for device, state in enumerate(states[: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(state, device)
 
 
 def _where(mask: np.ndarray, a: Any, b: Any) -> Any:

@@ -305,3 +305,28 @@ def test_agent_state_for_another_network_size_is_refused(tmp_path):
     save_tree(make((8,)).state_tree(), tmp_path, "agent")
     with pytest.raises(HrlkitError, match="do not fit this model"):
         make((4,)).load_state_tree(load_tree(tmp_path, "agent"))
+
+
+def test_loop_state_carries_the_cuda_generators(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a CUDA run the exploration noise, target noise and relabel samples draw from the CUDA generators: their states
+    go into the checkpoint and come back on resume (CUDA faked here: the test machine has none)."""
+    from hrlkit.training.off_policy import LoopState
+
+    saved = [torch.arange(16, dtype=torch.uint8), torch.arange(16, 32, dtype=torch.uint8)]
+    restored: list[tuple[int, torch.Tensor]] = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [t.clone() for t in saved])
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda state, device: restored.append((device, state)))
+    save_tree(LoopState().to_tree(), tmp_path, "loop")
+    LoopState.from_tree(load_tree(tmp_path, "loop"))
+    assert [d for d, _ in restored] == [0, 1]
+    assert all(torch.equal(state, want) for (_, state), want in zip(restored, saved, strict=True))
+
+    # Resumed where CUDA is missing: nothing to restore, no error. Saved without CUDA in use: no states.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    restored.clear()
+    LoopState.from_tree(load_tree(tmp_path, "loop"))
+    assert restored == []
+    assert LoopState().to_tree()["cuda_rng"] == []
