@@ -234,19 +234,25 @@ def cmd_plot(argv: list[str]) -> int:
 
 
 def _plot_trajectories(run_dirs: list[Path], out: str | Path, episodes: int) -> Path:
-    """One maze panel per run from its newest trajectories_<step>.npz; a run without one is evaluated first."""
+    """One maze panel per run from its newest trajectories_<step>.npz; a run without one, or whose newest one is older
+    than its latest checkpoint, is evaluated first."""
     from hrlkit.envs.make import make_env
     from hrlkit.plotting import MazePanel, maze_walls, maze_y_down, plot_trajectories
-    from hrlkit.training.checkpoint import find_checkpoint
-    from hrlkit.training.evaluate import latest_trajectories, load_trajectories
+    from hrlkit.training.checkpoint import find_checkpoint, read_meta
+    from hrlkit.training.evaluate import TRAJECTORY_FILE, latest_trajectories, load_trajectories
 
     if Path(out).suffix.lower() != ".png":  # checked before any evaluation runs
         raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {Path(out).with_suffix('.png')}")
     panels = []
     for run_dir in run_dirs:
-        path = latest_trajectories(_eval_dir(run_dir, find_checkpoint(run_dir)))
-        if path is None:
-            print(f"{run_dir}: no trajectories yet; evaluating its latest checkpoint for {episodes} episodes")
+        ckpt = find_checkpoint(run_dir)
+        step = int(read_meta(ckpt).get("env_steps", 0))
+        path = latest_trajectories(_eval_dir(run_dir, ckpt))
+        match = TRAJECTORY_FILE.fullmatch(path.name) if path is not None else None
+        old = int(match.group(1)) if match else None
+        if old is None or old < step:
+            why = "no trajectories yet" if old is None else f"its newest trajectories are of {old} env steps"
+            print(f"{run_dir}: {why}; evaluating its latest checkpoint ({step} env steps) for {episodes} episodes")
             _, _, path = _evaluate_run(run_dir, episodes)
         trajectories, meta = load_trajectories(path)
         env = make_env(meta["env"], env_kwargs=meta.get("env_kwargs") or {})

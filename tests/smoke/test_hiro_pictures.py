@@ -100,6 +100,20 @@ def test_plot_trajectories(work: Path, plot: CliResult) -> None:
     assert len(trajectories) == 2
 
 
+def test_plot_trajectories_older_than_the_latest_checkpoint_are_refreshed(work: Path, plot: CliResult) -> None:
+    """An evaluation of an earlier checkpoint would draw an old policy under the latest one's title: it is redone."""
+    stale = work / "hiro_stale"
+    shutil.copytree(work / "hiro", stale)
+    (stale / "eval" / "trajectories_200.npz").rename(stale / "eval" / "trajectories_100.npz")
+    result = run_cli(["plot", "hiro_stale", "--trajectories", "--out", "s.png", "--episodes", "2"], work)
+    assert result.returncode == 0, result.describe()
+    assert "its newest trajectories are of 100 env steps; evaluating its latest checkpoint (200 env steps)" in (
+        result.stdout
+    )
+    trajectories, meta = load_trajectories(stale / "eval" / "trajectories_200.npz")
+    assert len(trajectories) == 2 and meta["checkpoint_env_steps"] == 200
+
+
 def test_flat_sac_video_has_no_subgoals(work: Path) -> None:
     frames = iio.imread(work / "sac" / "eval" / "200.gif", index=None, plugin="pillow")
     assert frames.shape[1:] == (100, 100, 3) and not is_orange(frames).any()
