@@ -31,6 +31,39 @@ class ReplayBatch(NamedTuple):
     indices: torch.Tensor
 
 
+class RolloutBatch(NamedTuple):
+    """A rollout of an on-policy learner, flattened over (steps, envs), or a minibatch of it.
+
+    Shapes (N = n_steps x n_envs, or the minibatch size):
+        obs: (N, *obs_shape), or a dict of such tensors for Dict observation spaces; normalised when the agent
+            normalises observations (what the policy saw).
+        actions: (N, A) float32 for Box actions: the *unclipped* Gaussian sample in the normalised space (clipping to
+            [-1, 1] happens only when the action is sent to the env, so log-probs stay those of the sample), or (N,)
+            int64 for Discrete actions.
+        values: (N,) V(s) under the policy that collected the rollout.
+        log_probs: (N,) log pi_old(a|s) of the collecting policy.
+        advantages: (N,) GAE advantages (not normalised; learners normalise per minibatch when configured).
+        returns: (N,) advantages + values: the value targets (TD(lambda) returns).
+    """
+
+    obs: TensorObs
+    actions: torch.Tensor
+    values: torch.Tensor
+    log_probs: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+
+    def take(self, index: torch.Tensor) -> RolloutBatch:
+        """The rows `index` (M,) int64 of every field: a minibatch."""
+        obs = {k: v[index] for k, v in self.obs.items()} if isinstance(self.obs, dict) else self.obs[index]
+        return RolloutBatch(obs, *(t[index] for t in self[1:]))
+
+    @property
+    def size(self) -> int:
+        """N, the number of rows (`len()` would count the fields: this is a tuple)."""
+        return int(self.values.shape[0])
+
+
 class Subgoal(NamedTuple):
     """The subgoal a hierarchical agent's low level is steering to, read from its `predict` state.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import gymnasium as gym
 import torch
@@ -10,13 +10,18 @@ from torch import nn
 
 from hrlkit.types import ReplayBatch, TensorObs
 
+BatchT = TypeVar("BatchT")
 
-class Learner(nn.Module):
-    """Base of every flat learner.
+
+class Learner(nn.Module, Generic[BatchT]):
+    """Base of every learner, generic in the batch it learns from.
+
+    Replay learners (SAC, TD3, DQN, ...) are `Learner[ReplayBatch]`; on-policy learners (PPO, TRPO, ...) are
+    `Learner[RolloutBatch]` and receive a whole rollout; Option-Critic has its own batch type.
 
     A learner owns its networks (as submodules, so `state_dict()` holds online and target weights) and its optimizers
     (`self.optimizers`, saved by the checkpoint code). Subclasses implement `act`, `update`, and expose their losses
-    (`critic_loss`, `actor_loss`) separately so tests can check them alone.
+    (`critic_loss`, `actor_loss`, `policy_loss`, ...) separately so tests can check them alone.
 
     Actions are in the learner's normalised space: [-1, 1]^A for Box action spaces. Agents scale them to env bounds.
     """
@@ -33,7 +38,7 @@ class Learner(nn.Module):
     def act(self, obs: TensorObs, deterministic: bool = False) -> torch.Tensor:
         raise NotImplementedError
 
-    def update(self, batch: ReplayBatch) -> dict[str, float]:
+    def update(self, batch: BatchT) -> dict[str, float]:
         raise NotImplementedError
 
     # Counters that are not tensors travel in the checkpoint's JSON metadata.
@@ -42,3 +47,6 @@ class Learner(nn.Module):
 
     def load_extra_state(self, state: dict[str, Any]) -> None:
         self.n_updates = int(state["n_updates"])
+
+
+ReplayLearner = Learner[ReplayBatch]
