@@ -7,9 +7,15 @@
     model = SAC.load("pendulum_sac")
     print(evaluate(model, gymnasium.make("Pendulum-v1"), episodes=10))
 
-Keyword arguments set any config field by name, the algorithm's (`actor_lr`) or the loop's (`learning_starts`), with
-the same names as the command line. `learn(total_env_steps)` trains until the run has seen that many env steps in
-total, so calling it again with a larger number continues the same run.
+Keyword arguments set any config field by name, the algorithm's (`actor_lr`), the loop's (`eval_freq`) or, for
+off-policy algorithms, the replay's (`learning_starts`), with the same names as the command line.
+`learn(total_env_steps)` trains until the run has seen that many env steps in total, so calling it again with a larger
+number continues the same run. `learn(..., callback=...)` takes `hrlkit.training.callbacks` callbacks, which may stop
+the run.
+
+Structure: `Algorithm` (build, learn, predict, save, load, resume) with two families beneath it, `OffPolicyAlgorithm`
+(replay; `hrlkit.training.off_policy`) and `OnPolicyAlgorithm` (rollouts, and online tabular learners;
+`hrlkit.training.on_policy`). A concrete algorithm names itself, its config class and how to make its agent.
 """
 
 from __future__ import annotations
@@ -22,25 +28,38 @@ import numpy as np
 import torch
 
 from hrlkit.agents import FlatAgent
+from hrlkit.agents.base import Agent
 from hrlkit.agents.hdqn import HDQNAgent, HDQNConfig
 from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.agents.option_critic import OptionCriticAgent, OptionCriticConfig
 from hrlkit.agents.tabular import TabularAgent, epsilon_schedule
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.buffers.prioritized import make_sampler
-from hrlkit.config import RunConfig, TrainConfig, apply_mapping, save_yaml, set_value, to_dict
+from hrlkit.config import (
+    REPLAY_FIELDS,
+    ReplayConfig,
+    RunConfig,
+    TrainConfig,
+    apply_mapping,
+    save_yaml,
+    set_value,
+    to_dict,
+)
 from hrlkit.envs.make import FiniteCheck, make_eval_env, make_vec_env
 from hrlkit.errors import HrlkitError
 from hrlkit.learners import DDPGConfig, DQNConfig, DQNLearner, SACConfig, SACLearner, TD3Config, TD3Learner
 from hrlkit.learners.common import linear_schedule
 from hrlkit.learners.qlearning import QLearningConfig, QLearningLearner
 from hrlkit.logging import Logger
+from hrlkit.training.callbacks import Callback, CallbackList, as_callback
 from hrlkit.training.checkpoint import find_checkpoint, load_checkpoint, read_meta, save_checkpoint
-from hrlkit.training.off_policy import LoopState, restore_episodes, start_episodes, train_off_policy
+from hrlkit.training.loop import LoopState, restore_episodes, start_episodes
+from hrlkit.training.off_policy import train_off_policy
+from hrlkit.training.on_policy import train_on_policy
 from hrlkit.types import Subgoal
 
 
-class OffPolicyAlgorithm:
+class Algorithm:
     """A trainable model: env, agent, loop state, logger and checkpoints of one run.
 
     Args:
@@ -48,6 +67,7 @@ class OffPolicyAlgorithm:
             fresh env made from its spec, if it has one).
         config: the algorithm's config dataclass; defaults when None.
         run: the loop's config; defaults when None.
+        replay: the replay config of an off-policy algorithm; defaults when None (on-policy algorithms have none).
         run_dir: where logs and checkpoints go; None keeps everything in memory (console logs only).
         verbose: 0 silent, 1 evaluation lines, 2 a table at every log dump.
         **overrides: any config field by name (`actor_lr=1e-3`, `learning_starts=500`, `seed=3`).
@@ -55,6 +75,7 @@ class OffPolicyAlgorithm:
 
     name: ClassVar[str]
     config_cls: ClassVar[type]
+    uses_replay: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -64,26 +85,44 @@ class OffPolicyAlgorithm:
         run_dir: str | Path | None = None,
         verbose: int = 1,
         tensorboard: bool = True,
+        replay: ReplayConfig | None = None,
         **overrides: Any,
     ) -> None:
-        self.config = TrainConfig(self.name, run or RunConfig(), config or self.config_cls())
-        if not isinstance(self.config.algo_config, self.config_cls):
+        if replay is not None and not self.uses_replay:
+            raise HrlkitError(f"{type(self).__name__} has no replay buffer: drop the replay config")
+        default_replay = ReplayConfig() if self.uses_replay else None
+        config_ = TrainConfig(self.name, run or RunConfig(), config or self.config_cls(), replay or default_replay)
+        if not isinstance(config_.algo_config, self.config_cls):
             raise HrlkitError(f"{type(self).__name__} takes a {self.config_cls.__name__}, got {type(config).__name__}")
         env_instance = None
         if isinstance(env, str):
-            self.config.run.env = env
+            config_.run.env = env
         elif env is not None:
             env_instance = env
             if env.spec is not None:
-                self.config.run.env = env.spec.id
+                config_.run.env = env.spec.id
         for k, v in overrides.items():
-            set_value(self.config, k, v)
-        self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.verbose, self.tensorboard = verbose, tensorboard
-        self._build(env_instance)
+            set_value(config_, k, v)
+        self._setup(config_, run_dir, verbose, tensorboard, env_instance)
+
+    @classmethod
+    def _from_config(
+        cls, config: TrainConfig, run_dir: str | Path | None, verbose: int, tensorboard: bool,
+        env: gym.Env | None = None, resume_step: int | None = None,
+    ) -> Algorithm:  # fmt: skip
+        """The constructor for a resolved `TrainConfig` (load, resume): the same set-up as `__init__`."""
+        model = cls.__new__(cls)
+        model._setup(config, run_dir, verbose, tensorboard, env, resume_step)
+        return model
 
     # ------------------------------------------------------------------------------------------------ construction
-    def _build(self, env_instance: gym.Env | None, resume_step: int | None = None) -> None:
+    def _setup(
+        self, config: TrainConfig, run_dir: str | Path | None, verbose: int, tensorboard: bool,
+        env_instance: gym.Env | None, resume_step: int | None = None,
+    ) -> None:  # fmt: skip
+        self.config = config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.verbose, self.tensorboard = verbose, tensorboard
         run = self.config.run
         if run.torch_threads > 0:
             torch.set_num_threads(run.torch_threads)
@@ -100,7 +139,7 @@ class OffPolicyAlgorithm:
         else:
             self.envs = make_vec_env(run.env, run.n_envs, run.env_kwargs, wrappers=run.wrappers)
             self.eval_env = make_eval_env(run) if run.eval_freq > 0 else None
-        self.agent = self._make_agent()
+        self.agent: Any = self._make_agent()
         self.state: LoopState | None = None
         self.logger = Logger(
             self.run_dir, tensorboard=self.tensorboard and self.run_dir is not None, verbose=self.verbose,
@@ -109,7 +148,7 @@ class OffPolicyAlgorithm:
         if self.run_dir is not None:
             save_yaml(self.config, self.run_dir / "config.yaml")
 
-    def _make_agent(self) -> Any:
+    def _make_agent(self) -> Agent:
         raise NotImplementedError
 
     @property
@@ -125,8 +164,14 @@ class OffPolicyAlgorithm:
         return 0 if self.state is None else self.state.env_steps
 
     # ------------------------------------------------------------------------------------------------------- train
-    def learn(self, total_env_steps: int | None = None, progress_bar: bool = False) -> OffPolicyAlgorithm:
-        """Train until the run has taken `total_env_steps` env steps in all (default: the config's)."""
+    def learn(
+        self,
+        total_env_steps: int | None = None,
+        progress_bar: bool = False,
+        callback: Callback | list[Callback] | None = None,
+    ) -> Algorithm:
+        """Train until the run has taken `total_env_steps` env steps in all (default: the config's), or until a
+        callback returns False (`hrlkit.training.callbacks`)."""
         run = self.config.run
         if total_env_steps is not None and int(total_env_steps) != run.total_env_steps:
             run.total_env_steps = int(total_env_steps)
@@ -134,18 +179,17 @@ class OffPolicyAlgorithm:
                 save_yaml(self.config, self.run_dir / "config.yaml")  # the saved config stays the one that ran
         if self.state is None:
             self.state = start_episodes(self.envs, run.seed + 1)
-        checkpoint = self._save_run_checkpoint if self.run_dir is not None else None
-        self.state = train_off_policy(
-            self.agent, self.envs, self.eval_env, run, self.logger, self.state, checkpoint, progress_bar, self._on_eval
-        )
+        callbacks = CallbackList([_EvalLine(self), as_callback(callback)])
+        callbacks.on_start(self)
+        self.state = self._train(callbacks, progress_bar)
+        callbacks.on_end(self.env_steps, self.state.stopped)
         return self
 
-    def _on_eval(self, env_steps: int, result: dict[str, float]) -> None:
-        if self.verbose >= 1:
-            text = f"eval @ {env_steps} env steps: return {result['mean_return']:.2f} +- {result['std_return']:.2f}"
-            if "success_rate" in result:
-                text += f", success rate {result['success_rate']:.2f}"
-            self.logger.console.print(text)
+    def _train(self, callback: Callback, progress_bar: bool) -> LoopState:
+        raise NotImplementedError
+
+    def _checkpoint_fn(self) -> Any:
+        return self._save_run_checkpoint if self.run_dir is not None else None
 
     def predict(
         self, obs: Any, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
@@ -172,16 +216,24 @@ class OffPolicyAlgorithm:
             "config": to_dict(self.config),
         }
 
+    def _stored_experience(self) -> dict[str, np.ndarray] | None:
+        """What a run checkpoint holds in replay.npz: the replay buffer, or an on-policy run's rollout."""
+        return self.agent.replay_state()
+
+    @classmethod
+    def _needs_stored_experience(cls, config: TrainConfig) -> bool:
+        """Whether a resume of a run with this config needs the checkpoint's replay.npz to be exact."""
+        return False
+
     def _save_run_checkpoint(self, state: LoopState) -> None:
         assert self.run_dir is not None
-        run = self.config.run
         save_checkpoint(
             self.run_dir / "checkpoints" / str(state.env_steps),
             self._meta(),
             self.agent.state_tree(),
             {**state.to_tree(), "logger": self.logger.state_dict()},
-            self.agent.replay_state() if run.save_replay_buffer else None,
-            keep=run.keep_checkpoints,
+            self._stored_experience(),
+            keep=self.config.run.keep_checkpoints,
         )
 
     def save(self, path: str | Path, include_replay: bool = False) -> Path:
@@ -191,53 +243,62 @@ class OffPolicyAlgorithm:
         return save_checkpoint(Path(path), self._meta(), self.agent.state_tree(), state, replay, keep=10**9)
 
     @classmethod
+    def _resolve_class(cls, meta: dict[str, Any], ckpt: Path) -> type[Algorithm]:
+        """The concrete class of a checkpoint: `cls` itself, or the one its metadata names when `cls` is a base."""
+        concrete = "name" in vars(cls)
+        model_cls = cls if concrete else algorithm_class(str(meta.get("algo", "?")))
+        if not issubclass(model_cls, cls) or meta.get("algo") != model_cls.name:
+            raise HrlkitError(
+                f"{ckpt} holds a {meta.get('algo')!r} model, not {cls.__name__}: load it with that algorithm"
+            )
+        return model_cls
+
+    @classmethod
     def load(
         cls,
         path: str | Path,
         env: str | gym.Env | None = None,
         device: str | None = None,
         checkpoint: int | None = None,
-    ) -> OffPolicyAlgorithm:
+    ) -> Algorithm:
         """A model with the weights of a checkpoint (a run dir, its latest checkpoint, or a `save`d directory)."""
         ckpt = find_checkpoint(path, checkpoint)
         meta = read_meta(ckpt)
-        model_cls = cls if cls is not OffPolicyAlgorithm else algorithm_class(meta.get("algo", "?"))
-        if meta.get("algo") != model_cls.name:
-            raise HrlkitError(
-                f"{ckpt} holds a {meta.get('algo')!r} model, not {model_cls.name!r}: load it with that algorithm"
-            )
+        model_cls = cls._resolve_class(meta, ckpt)
         config = config_from_dict(meta["config"])
         config.run.eval_freq = 0
         if device is not None:
             config.run.device = device
-        model = model_cls(env=env, config=config.algo_config, run=config.run, verbose=0, tensorboard=False)
+        env_instance = None
+        if isinstance(env, str):
+            config.run.env = env
+        elif env is not None:
+            env_instance = env
+        model = model_cls._from_config(config, None, verbose=0, tensorboard=False, env=env_instance)
         _, agent_state, _, _ = load_checkpoint(ckpt, with_replay=False)
         model.agent.load_state_tree(agent_state)
         return model
 
     @classmethod
-    def resume(
-        cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, verbose: int = 1
-    ) -> OffPolicyAlgorithm:
+    def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, verbose: int = 1) -> Algorithm:
         """Continue a run from its latest checkpoint so that it logs what an uninterrupted run would have."""
         run_dir = Path(run_dir)
         ckpt = find_checkpoint(run_dir)
         meta, agent_state, loop_state, replay = load_checkpoint(ckpt)
-        model_cls = algorithm_class(meta["algo"]) if cls is OffPolicyAlgorithm else cls
+        model_cls = cls._resolve_class(meta, ckpt)
         config = config_from_dict(meta["config"])
         for k, v in (overrides or {}).items():
             set_value(config, k, v)
-        model = model_cls.__new__(model_cls)
-        model.config, model.run_dir, model.verbose, model.tensorboard = config, run_dir, verbose, True
         # Rows logged after the checkpoint are dropped; so is a provisional last row at its step (see Logger.dump).
         logs = loop_state.get("logger", {})
         step = int(meta["env_steps"])
-        model._build(None, resume_step=step - 1 if logs.get("provisional_step") == step else step)
+        resume_step = step - 1 if logs.get("provisional_step") == step else step
+        model = model_cls._from_config(config, run_dir, verbose, True, resume_step=resume_step)
         model.logger.load_state_dict(logs)
         model.agent.load_state_tree(agent_state)
         if replay is not None:
             model.agent.load_replay_state(replay)
-        elif config.run.save_replay_buffer:
+        elif model_cls._needs_stored_experience(config):
             raise HrlkitError(f"checkpoint {ckpt} has no replay.npz: it cannot resume exactly")
         model.state = LoopState.from_tree(loop_state)
         restore_episodes(model.envs, model.state)
@@ -250,15 +311,65 @@ class OffPolicyAlgorithm:
             self.eval_env.close()
 
 
+class _EvalLine(Callback):
+    """The console line after each evaluation (verbose >= 1)."""
+
+    def __init__(self, model: Algorithm) -> None:
+        self.model = model
+
+    def on_eval(self, env_steps: int, result: dict[str, float]) -> None:
+        if self.model.verbose >= 1:
+            text = f"eval @ {env_steps} env steps: return {result['mean_return']:.2f} +- {result['std_return']:.2f}"
+            if "success_rate" in result:
+                text += f", success rate {result['success_rate']:.2f}"
+            self.model.logger.console.print(text)
+
+
+class OffPolicyAlgorithm(Algorithm):
+    """Algorithms that learn from replay (`hrlkit.training.off_policy`); their config has a `replay` group."""
+
+    uses_replay = True
+
+    @property
+    def replay(self) -> ReplayConfig:
+        assert self.config.replay is not None
+        return self.config.replay
+
+    def _train(self, callback: Callback, progress_bar: bool) -> LoopState:
+        assert self.state is not None
+        return train_off_policy(
+            self.agent, self.envs, self.eval_env, self.config.run, self.replay, self.logger, self.state,
+            self._checkpoint_fn(), progress_bar, callback,
+        )  # fmt: skip
+
+    def _stored_experience(self) -> dict[str, np.ndarray] | None:
+        return self.agent.replay_state() if self.replay.save_replay_buffer else None
+
+    @classmethod
+    def _needs_stored_experience(cls, config: TrainConfig) -> bool:
+        return config.replay is not None and config.replay.save_replay_buffer
+
+
+class OnPolicyAlgorithm(Algorithm):
+    """Algorithms that learn from their own rollouts, and online tabular learners (`hrlkit.training.on_policy`)."""
+
+    def _train(self, callback: Callback, progress_bar: bool) -> LoopState:
+        assert self.state is not None
+        return train_on_policy(
+            self.agent, self.envs, self.eval_env, self.config.run, self.logger, self.state, self._checkpoint_fn(),
+            progress_bar, callback,
+        )  # fmt: skip
+
+
 class _FlatOffPolicy(OffPolicyAlgorithm):
     learner_cls: ClassVar[type]
 
     def _make_agent(self) -> FlatAgent:
-        run, cfg = self.config.run, self.config.algo_config
+        run, replay, cfg = self.config.run, self.replay, self.config.algo_config
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
         learner = self.learner_cls(obs_space, act_space, cfg, device=run.device)
-        rows = max(1, run.buffer_size // run.n_envs)
-        sampler = make_sampler(run, rows * run.n_envs, run.is_weight_anneal_env_steps or run.total_env_steps)
+        rows = max(1, replay.buffer_size // run.n_envs)
+        sampler = make_sampler(replay, rows * run.n_envs, replay.is_weight_anneal_env_steps or run.total_env_steps)
         buffer = ReplayBuffer(rows, obs_space, act_space, run.n_envs, device=run.device, sampler=sampler)
         return FlatAgent(learner, buffer, cfg.batch_size, seed=run.seed, exploration=self._exploration())
 
@@ -306,9 +417,9 @@ class DQN(_FlatOffPolicy):
         )
 
 
-class QLearning(OffPolicyAlgorithm):
-    """Tabular Q-learning with epsilon-greedy exploration, learning online from each transition once
-    (`hrlkit.learners.qlearning`, `hrlkit.agents.tabular`)."""
+class QLearning(OnPolicyAlgorithm):
+    """Tabular Q-learning with epsilon-greedy exploration, learning online from each transition once, in the
+    on-policy loop with a one-step rollout (`hrlkit.learners.qlearning`, `hrlkit.agents.tabular`)."""
 
     name = "qlearning"
     config_cls = QLearningConfig
@@ -317,7 +428,7 @@ class QLearning(OffPolicyAlgorithm):
         run, cfg = self.config.run, self.config.algo_config
         learner = QLearningLearner(self.observation_space, self.action_space, cfg, device=run.device)
         exploration = epsilon_schedule(cfg.exploration_initial, cfg.exploration_final, cfg.exploration_env_steps)
-        return TabularAgent(learner, run, exploration)
+        return TabularAgent(learner, run.seed, exploration)
 
 
 class HDQN(OffPolicyAlgorithm):
@@ -329,7 +440,9 @@ class HDQN(OffPolicyAlgorithm):
 
     def _make_agent(self) -> HDQNAgent:
         run = self.config.run
-        return HDQNAgent(self.observation_space, self.action_space, self.config.algo_config, run.n_envs, run)
+        return HDQNAgent(
+            self.observation_space, self.action_space, self.config.algo_config, run.n_envs, run, self.replay
+        )
 
 
 class HIRO(OffPolicyAlgorithm):
@@ -341,7 +454,7 @@ class HIRO(OffPolicyAlgorithm):
     def _make_agent(self) -> HIROAgent:
         run = self.config.run
         return HIROAgent(
-            self.envs.single_observation_space, self.envs.single_action_space, self.config.algo_config, run.n_envs, run
+            self.observation_space, self.action_space, self.config.algo_config, run.n_envs, run, self.replay
         )
 
 
@@ -354,11 +467,11 @@ class OptionCritic(OffPolicyAlgorithm):
     def _make_agent(self) -> OptionCriticAgent:
         run = self.config.run
         return OptionCriticAgent(
-            self.envs.single_observation_space, self.envs.single_action_space, self.config.algo_config, run.n_envs, run
+            self.observation_space, self.action_space, self.config.algo_config, run.n_envs, run, self.replay
         )
 
 
-ALGORITHMS: dict[str, type[OffPolicyAlgorithm]] = {
+ALGORITHMS: dict[str, type[Algorithm]] = {
     "sac": SAC,
     "td3": TD3,
     "ddpg": DDPG,
@@ -371,7 +484,7 @@ ALGORITHMS: dict[str, type[OffPolicyAlgorithm]] = {
 PLANNED = ("sac-discrete", "ppo", "trpo", "npg", "vpg")
 
 
-def algorithm_class(name: str) -> type[OffPolicyAlgorithm]:
+def algorithm_class(name: str) -> type[Algorithm]:
     from hrlkit.errors import close_matches
 
     if name in ALGORITHMS:
@@ -387,11 +500,23 @@ def algorithm_class(name: str) -> type[OffPolicyAlgorithm]:
 
 def default_config(algo: str) -> TrainConfig:
     cls = algorithm_class(algo)
-    return TrainConfig(algo, RunConfig(), cls.config_cls())
+    return TrainConfig(algo, RunConfig(), cls.config_cls(), ReplayConfig() if cls.uses_replay else None)
 
 
 def config_from_dict(d: dict[str, Any]) -> TrainConfig:
-    """The inverse of `hrlkit.config.to_dict`."""
+    """The inverse of `hrlkit.config.to_dict`.
+
+    Configs saved before the replay group existed hold its fields under `run`; they move to `replay`, or are dropped
+    for an algorithm that has none (tabular Q-learning ran through a one-row replay then).
+    """
     tc = default_config(d["algo"])
-    apply_mapping(tc, {"run": d.get("run", {}), "algo": d.get("algo_config", {})}, "saved config")
+    run = dict(d.get("run", {}))
+    replay = dict(d.get("replay", {}))
+    for key in REPLAY_FIELDS & set(run):
+        value = run.pop(key)
+        replay.setdefault(key, value)
+    mapping = {"run": run, "algo": d.get("algo_config", {})}
+    if tc.replay is not None:
+        mapping["replay"] = replay
+    apply_mapping(tc, mapping, "saved config")
     return tc

@@ -43,11 +43,17 @@ def _print_train_help(algo: str | None) -> None:
     if algo is None:
         return
     tc = default_config(algo)
-    for title, cfg, prefix in (("run (the loop)", tc.run, "run."), (f"algo ({algo})", tc.algo_config, "algo.")):
-        print(f"\n{title}:")
-        for flag, default, doc in describe(cfg, prefix):
+    titles = {
+        "run": "run (the loop)",
+        "replay": "replay (the off-policy schedule and buffer)",
+        "algo": f"algo ({algo})",
+    }
+    for name, cfg in tc.groups().items():
+        print(f"\n{titles[name]}:")
+        for flag, default, doc in describe(cfg, name + "."):
             print(f"  {flag:<34} {default:<14} {doc}")
-    print("\nThe 'run.' and 'algo.' prefixes may be left out: --actor-lr 1e-4, --eval-freq 2000.")
+    prefixes = ", ".join(f"'{g}.'" for g in tc.groups())
+    print(f"\nThe {prefixes} prefixes may be left out where the name is unambiguous: --eval-freq 2000.")
 
 
 def cmd_train(argv: list[str]) -> int:
@@ -85,13 +91,13 @@ def cmd_train(argv: list[str]) -> int:
         raise HrlkitError(
             f"run dir {run_dir} is not empty: pass --resume {run_dir} to continue it, or another --run-dir"
         )
-    model = cls(config=tc.algo_config, run=tc.run, run_dir=run_dir, verbose=args.verbose)
+    model = cls._from_config(tc, run_dir, verbose=args.verbose, tensorboard=True)
     print(f"run dir: {run_dir}")
     return _learn_and_report(model, run_dir, progress=not args.no_progress)
 
 
 def _resume(args: argparse.Namespace, rest: list[str]) -> int:
-    from hrlkit.algorithms import OffPolicyAlgorithm, algorithm_class
+    from hrlkit.algorithms import Algorithm, algorithm_class
     from hrlkit.training.checkpoint import find_checkpoint, read_meta
 
     run_dir = Path(args.resume)
@@ -114,7 +120,7 @@ def _resume(args: argparse.Namespace, rest: list[str]) -> int:
         key, value = tok.split("=", 1) if "=" in tok else (tok, next(it, None))
         overrides[key] = value
     algorithm_class(meta["algo"])
-    model = OffPolicyAlgorithm.resume(run_dir, overrides, verbose=args.verbose)
+    model = Algorithm.resume(run_dir, overrides, verbose=args.verbose)
     print(f"resuming {run_dir} at {model.env_steps} env steps")
     return _learn_and_report(model, run_dir, progress=not args.no_progress)
 
@@ -173,7 +179,7 @@ def _evaluate_run(
     gif: bool = False,
 ) -> tuple[dict[str, Any], Path | None, Path]:
     """Evaluate a run's checkpoint; write results_<step>.json, trajectories_<step>.npz and the video to its eval dir."""
-    from hrlkit.algorithms import OffPolicyAlgorithm
+    from hrlkit.algorithms import Algorithm
     from hrlkit.envs.make import make_eval_env
     from hrlkit.training.checkpoint import find_checkpoint, read_meta
     from hrlkit.training.evaluate import Trajectory, evaluate, save_trajectories
@@ -184,7 +190,7 @@ def _evaluate_run(
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws offscreen; no display is needed
     if video and "MUJOCO_GL" not in os.environ:
         os.environ["MUJOCO_GL"] = "egl" if os.environ.get("DISPLAY") is None and _has_gpu() else "osmesa"
-    model = OffPolicyAlgorithm.load(ckpt)
+    model = Algorithm.load(ckpt)
     run_cfg = meta["config"]["run"]
     env_kwargs = run_cfg.get("eval_env_kwargs")
     env_kwargs = run_cfg["env_kwargs"] if env_kwargs is None else env_kwargs

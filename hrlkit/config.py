@@ -1,12 +1,14 @@
 """Typed run configuration: dataclasses with per-field help, YAML presets, and `--group.field VALUE` overrides.
 
-A run is `TrainConfig(algo=NAME, run=RunConfig(...), algo_config=<the algorithm's dataclass>)`. Values resolve in this
+A run is `TrainConfig(algo=NAME, run=RunConfig(...), algo_config=<the algorithm's dataclass>, replay=ReplayConfig(...)
+or None)`. Values resolve in this
 order, later winning: dataclass defaults < the env's preset file (`hrlkit/presets/<env>.yaml`, section `<algo>`) <
 `--preset FILE` < command-line overrides. The resolved config is saved with every run as `config.yaml`.
 
-Overrides name a field by its dotted path. `run.` and `algo.` may be left out when the name is unambiguous:
-`--total-env-steps 5000` is `run.total_env_steps`, `--actor-lr 1e-4` is `algo.actor_lr`, and for a two-level agent
-`--high.actor-lr 1e-4` is `algo.high.actor_lr`. Dashes and underscores are interchangeable.
+Overrides name a field by its dotted path. `run.`, `replay.` and `algo.` may be left out when the name is unambiguous:
+`--total-env-steps 5000` is `run.total_env_steps`, `--learning-starts 500` is `replay.learning_starts`, `--actor-lr
+1e-4` is `algo.actor_lr`, and for a two-level agent `--high.actor-lr 1e-4` is `algo.high.actor_lr`. Dashes and
+underscores are interchangeable. `run.<replay field>` (where those fields lived before the replay group) still works.
 
 Field help is the string literal written right under each field (the attribute-docstring convention tyro reads too);
 `field_docs` extracts it with `ast`, so the help text lives in one place, next to the field.
@@ -34,7 +36,10 @@ PRESET_DIR = Path(__file__).parent / "presets"
 
 @dataclass
 class RunConfig:
-    """The training loop: env, budget, collection, evaluation, logging and checkpoints."""
+    """What every training loop needs: env, budget, evaluation, logging, checkpoints, device.
+
+    Replay-only settings live in `ReplayConfig`; an on-policy algorithm's rollout settings (`n_steps`, ...) in its
+    own algorithm config, as in Stable-Baselines3."""
 
     env: str = "Pendulum-v1"
     """Gymnasium env id"""
@@ -44,6 +49,33 @@ class RunConfig:
     """environment steps to train for, summed over parallel envs"""
     n_envs: int = 1
     """parallel envs in a SyncVectorEnv"""
+    eval_freq: int = 5_000
+    """env steps between deterministic evaluations on a separate env (0: never)"""
+    eval_episodes: int = 10
+    """episodes per evaluation"""
+    log_interval: int = 1_000
+    """env steps between log dumps (CSV, TensorBoard, console)"""
+    checkpoint_freq: int = 10_000
+    """env steps between checkpoints (0: only the final one)"""
+    keep_checkpoints: int = 3
+    """checkpoints kept on disk; older ones are deleted"""
+    device: str = "cpu"
+    """torch device: cpu, cuda, cuda:1, ..."""
+    torch_threads: int = 0
+    """torch intra-op threads (0: torch's default, one per core); use 1 when several runs share the cores"""
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    """keyword arguments passed to gymnasium.make"""
+    eval_env_kwargs: dict[str, Any] | None = None
+    """keyword arguments of the evaluation env (None: env_kwargs); HIRO's maze protocol trains on random goals and
+    evaluates on a fixed one"""
+    wrappers: tuple[str, ...] = ()
+    """wrappers applied to the training and evaluation envs, by name: neg_distance (reward = -||achieved - desired||)"""
+
+
+@dataclass
+class ReplayConfig:
+    """The off-policy loop's collection schedule and its replay buffer (absent for on-policy algorithms)."""
+
     learning_starts: int = 1_000
     """env steps of uniformly random actions before the first update"""
     train_freq: int = 1
@@ -63,38 +95,33 @@ class RunConfig:
     will be extended, since the schedule follows the budget)"""
     priority_epsilon: float = 1e-6
     """PER: added to |TD error| so that no transition has probability zero"""
-    eval_freq: int = 5_000
-    """env steps between deterministic evaluations on a separate env (0: never)"""
-    eval_episodes: int = 10
-    """episodes per evaluation"""
-    log_interval: int = 1_000
-    """env steps between log dumps (CSV, TensorBoard, console)"""
-    checkpoint_freq: int = 10_000
-    """env steps between checkpoints (0: only the final one)"""
-    keep_checkpoints: int = 3
-    """checkpoints kept on disk; older ones are deleted"""
     save_replay_buffer: bool = True
     """store the replay buffer with each checkpoint (needed for an exact resume)"""
-    device: str = "cpu"
-    """torch device: cpu, cuda, cuda:1, ..."""
-    torch_threads: int = 0
-    """torch intra-op threads (0: torch's default, one per core); use 1 when several runs share the cores"""
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    """keyword arguments passed to gymnasium.make"""
-    eval_env_kwargs: dict[str, Any] | None = None
-    """keyword arguments of the evaluation env (None: env_kwargs); HIRO's maze protocol trains on random goals and
-    evaluates on a fixed one"""
-    wrappers: tuple[str, ...] = ()
-    """wrappers applied to the training and evaluation envs, by name: neg_distance (reward = -||achieved - desired||)"""
+
+
+REPLAY_FIELDS = frozenset(f.name for f in dataclasses.fields(ReplayConfig))
 
 
 @dataclass
 class TrainConfig:
-    """Everything a run needs: the algorithm's name, the loop settings and the algorithm's own config."""
+    """Everything a run needs: the algorithm's name, the loop settings, the replay settings of an off-policy
+    algorithm (None for on-policy ones) and the algorithm's own config.
+
+    The groups are addressed as `run.`, `replay.` and `algo.` in overrides and presets.
+    """
 
     algo: str
     run: RunConfig
     algo_config: Any
+    replay: ReplayConfig | None = None
+
+    def groups(self) -> dict[str, Any]:
+        """Group name -> its dataclass, in the order help and saved configs list them."""
+        out: dict[str, Any] = {"run": self.run}
+        if self.replay is not None:
+            out["replay"] = self.replay
+        out["algo"] = self.algo_config
+        return out
 
 
 # ----------------------------------------------------------------------------------------------------- field help
@@ -221,20 +248,25 @@ def _leaf_paths(cfg: Any, prefix: str = "") -> list[str]:
 
 
 def known_keys(tc: TrainConfig) -> list[str]:
-    return [f"run.{p}" for p in _leaf_paths(tc.run)] + [f"algo.{p}" for p in _leaf_paths(tc.algo_config)]
+    return [f"{name}.{p}" for name, group in tc.groups().items() for p in _leaf_paths(group)]
 
 
 def resolve_key(tc: TrainConfig, key: str) -> str:
     """Full dotted path for a user-given key, or a one-line error with the closest known keys."""
     key = key.lstrip("-").replace("-", "_")
     known = known_keys(tc)
+    group, _, rest = key.partition(".")
+    if group == "run" and rest in REPLAY_FIELDS:
+        key = f"replay.{rest}"  # before the replay group existed these lived in run: old presets and configs say so
     if key in known:
         return key
-    candidates = [k for k in (f"run.{key}", f"algo.{key}") if k in known]
+    candidates = [k for k in (f"{g}.{key}" for g in tc.groups()) if k in known]
     if len(candidates) == 1:
         return candidates[0]
-    short = sorted({k.split(".", 1)[1] for k in known})
     flag = "--" + key.replace("_", "-")
+    if key.split(".")[-1] in REPLAY_FIELDS and tc.replay is None:
+        raise HrlkitError(f"{flag} is a replay setting and {tc.algo} has no replay buffer: drop it")
+    short = sorted({k.split(".", 1)[1] for k in known})
     hint = close_matches(key, short + known)
     raise HrlkitError(f"unknown config key {flag}{hint}; `hrlkit train {tc.algo} --help` lists every key")
 
@@ -243,7 +275,7 @@ def set_value(tc: TrainConfig, key: str, value: Any) -> None:
     """Set one field by its (possibly abbreviated) dotted path, converting the value to the field's type."""
     path = resolve_key(tc, key)
     group, *parts = path.split(".")
-    obj = tc.run if group == "run" else tc.algo_config
+    obj = tc.groups()[group]
     for p in parts[:-1]:
         obj = getattr(obj, p)
     hint = _resolved_hints(type(obj))[parts[-1]]
@@ -275,7 +307,7 @@ def _is_dict_field(tc: TrainConfig, path: str) -> bool:
     except HrlkitError:
         return False
     group, *parts = full.split(".")
-    obj = tc.run if group == "run" else tc.algo_config
+    obj = tc.groups()[group]
     for p in parts[:-1]:
         obj = getattr(obj, p)
     hint = _resolved_hints(type(obj))[parts[-1]]
@@ -331,7 +363,7 @@ def apply_preset(tc: TrainConfig, data: dict[str, Any], source: str) -> None:
     """A preset file holds sections per algorithm (`sac: {run: ..., algo: ...}`) or one flat `{run:, algo:}`."""
     if tc.algo in data:
         data = data[tc.algo] or {}
-    elif not ({"run", "algo"} & set(data)):
+    elif not ({"run", "replay", "algo"} & set(data)):
         return  # an env preset without a section for this algorithm
     apply_mapping(tc, data, source)
 
@@ -346,11 +378,11 @@ def to_dict(tc: TrainConfig) -> dict[str, Any]:
             return [plain(v) for v in x]
         return x
 
-    return {
-        "algo": tc.algo,
-        "run": plain(dataclasses.asdict(tc.run)),
-        "algo_config": plain(dataclasses.asdict(tc.algo_config)),
-    }
+    out: dict[str, Any] = {"algo": tc.algo, "run": plain(dataclasses.asdict(tc.run))}
+    if tc.replay is not None:
+        out["replay"] = plain(dataclasses.asdict(tc.replay))
+    out["algo_config"] = plain(dataclasses.asdict(tc.algo_config))
+    return out
 
 
 def save_yaml(tc: TrainConfig, path: Path) -> None:

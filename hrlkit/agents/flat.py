@@ -13,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from hrlkit.agents.base import Transition
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
@@ -95,16 +96,8 @@ class FlatAgent:
         return (actions[0] if single else actions), None
 
     # -------------------------------------------------------------------------------------------------- learning
-    def observe(
-        self,
-        obs: Any,
-        env_actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: Any,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        infos: dict[str, Any],
-    ) -> None:
+    def observe(self, transition: Transition) -> None:
+        obs, env_actions, rewards, next_obs, terminated, truncated, infos = transition
         actions = self.scaler.to_normalised(env_actions) if self.scaler is not None else env_actions
         self.buffer.add(obs, actions, rewards, next_obs, terminated)
         self.env_steps += len(rewards)

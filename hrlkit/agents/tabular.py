@@ -1,13 +1,11 @@
-"""The agent of online tabular methods: `FlatAgent` whose replay holds only the last transition of each env.
+"""The agent of online tabular methods: learns from each vector step once, right after it, in the on-policy loop.
 
-Tabular Q-learning (`hrlkit.learners.qlearning`) learns from every transition once, right after it is observed, and
-never from replay. So the buffer is a `ReplayBuffer` of one row: `observe` overwrites it with the vector step just
-taken, and `update` (which the loop calls right after `observe`) hands that row, all envs at once, to the learner.
-Everything else (epsilon-greedy acting, warm-up actions, `predict`, checkpoints) is FlatAgent's, so the agent's state
-is the learner's table, the generator and the step counter, and the "replay" is the one row: a resume is exact.
+Tabular Q-learning (`hrlkit.learners.qlearning`) never replays: its "rollout" is the one vector step just taken.
+`observe` keeps that step (all envs) and `rollout_full` is then true, so the on-policy loop (`hrlkit.training.on_policy`)
+calls `update` right away, which hands the step to the learner and forgets it. Nothing is stored between steps, so a
+checkpoint holds only the table, the generator and the step counter, and a resume is exact.
 
-Transitions observed before `learning_starts` are not learned from (the loop does not call `update` then, and the next
-step overwrites the row): tabular presets set `learning_starts: 0`.
+Exploration is epsilon-greedy around the learner's greedy actions, with epsilon on a linear schedule over env steps.
 """
 
 from __future__ import annotations
@@ -16,12 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import torch
 
-from hrlkit.agents.flat import FlatAgent
-from hrlkit.buffers import ReplayBuffer
+from hrlkit.agents.base import Transition
+from hrlkit.agents.flat import _add_batch_axis, _is_single, obs_to_tensor, rng_state, set_rng_state
 from hrlkit.errors import HrlkitError
 from hrlkit.learners.base import Learner
 from hrlkit.learners.common import linear_schedule
+from hrlkit.types import ReplayBatch
 
 
 def epsilon_schedule(initial: float, final: float, env_steps: int) -> Callable[[int], float]:
@@ -31,31 +31,96 @@ def epsilon_schedule(initial: float, final: float, env_steps: int) -> Callable[[
     return lambda t: linear_schedule(initial, final, env_steps, t)
 
 
-class TabularAgent(FlatAgent):
-    """FlatAgent with a one-row buffer and an `update` that learns from that row: every env's last transition, once.
+class TabularAgent:
+    """Epsilon-greedy acting around an online learner that learns from each vector step once.
 
     Args:
-        learner: an online learner (`QLearningLearner`).
-        run: the loop's config: n_envs, seed, device; `train_freq` and `gradient_steps` must be 1 (an online method
-            learns from each transition exactly once, right after it) and prioritized replay is off.
+        learner: an online learner over Discrete actions (`QLearningLearner`): `update(ReplayBatch)` applies one
+            batch of transitions (one per env) once.
+        seed: seeds the agent's generator (epsilon-greedy draws).
         exploration: epsilon as a function of env steps observed (`epsilon_schedule`).
     """
 
-    def __init__(self, learner: Learner, run: Any, exploration: Callable[[int], float] | None) -> None:
-        if run.train_freq != 1 or run.gradient_steps != 1:
-            raise HrlkitError(
-                f"tabular Q-learning learns from each transition once, right after it: keep train_freq and "
-                f"gradient_steps at 1 (got {run.train_freq} and {run.gradient_steps})"
-            )
-        if run.prioritized_replay:
-            raise HrlkitError("tabular Q-learning has no replay to prioritize: drop --prioritized-replay")
-        buffer = ReplayBuffer(1, learner.obs_space, learner.action_space, run.n_envs, device=learner.device)
-        super().__init__(learner, buffer, batch_size=run.n_envs, seed=run.seed, exploration=exploration)
+    def __init__(self, learner: Learner, seed: int, exploration: Callable[[int], float]) -> None:
+        self.learner, self.exploration = learner, exploration
+        self.device = learner.device
+        self.rng = np.random.default_rng(seed)
+        self.env_steps = 0  # transitions observed (the clock of the exploration schedule)
+        self._step: ReplayBatch | None = None  # the vector step observed and not yet learned from
 
-    def update(self, gradient_steps: int) -> dict[str, float]:
-        """Learn from the vector step just observed: the buffer's only row, one transition per env."""
-        batch = self.buffer.gather(np.arange(self.buffer.n_envs))  # flat indices 0..n-1 = row 0, env 0..n-1
+    # ----------------------------------------------------------------------------------------------------- acting
+    def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
+        actions = self.learner.act(obs_to_tensor(obs, self.device), deterministic).cpu().numpy()
+        if not deterministic:
+            n = len(actions)
+            explore = self.rng.random(n) < self.exploration(self.env_steps)  # (n,) bool
+            actions = np.where(explore, self.rng.integers(0, self.learner.action_space.n, size=n), actions)
+        return actions + int(self.learner.action_space.start)
+
+    @property
+    def epsilon(self) -> float:
+        return self.exploration(self.env_steps)
+
+    def predict(
+        self, obs: Any, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
+    ) -> tuple[np.ndarray, Any]:
+        single = _is_single(obs, self.learner.obs_space)
+        actions = self.act(_add_batch_axis(obs) if single else obs, deterministic)
+        return (actions[0] if single else actions), None
+
+    # -------------------------------------------------------------------------------------------------- learning
+    def observe(self, transition: Transition) -> None:
+        obs, actions, rewards, next_obs, terminated, _, _ = transition
+        n = len(rewards)
+        as_t = lambda x, dtype=None: torch.as_tensor(np.asarray(x), dtype=dtype)  # noqa: E731
+        self._step = ReplayBatch(
+            obs=as_t(obs),
+            actions=as_t(np.asarray(actions).reshape(n) - int(self.learner.action_space.start), torch.int64),
+            rewards=as_t(rewards, torch.float32),
+            next_obs=as_t(next_obs),
+            terminated=as_t(terminated, torch.float32),
+            weights=torch.ones(n),
+            indices=torch.arange(n),
+        )
+        self.env_steps += n
+
+    @property
+    def rollout_full(self) -> bool:
+        return self._step is not None
+
+    def update(self, progress_remaining: float = 1.0) -> dict[str, float]:
+        """Learn from the vector step just observed (one transition per env), once."""
+        if self._step is None:
+            raise HrlkitError("update() before observe(): an online learner learns from the step it just observed")
+        batch, self._step = self._step, None
         out = {f"train/{k}": v for k, v in self.learner.update(batch).items()}
-        if self.exploration is not None:
-            out["rollout/exploration_rate"] = self.exploration(self.env_steps)
+        out["rollout/exploration_rate"] = self.exploration(self.env_steps)
         return out
+
+    # ---------------------------------------------------------------------------------------------- checkpoints
+    def state_tree(self) -> dict[str, Any]:
+        return {
+            "learner": self.learner.state_dict(),
+            "optimizers": {},
+            "learner_extra": self.learner.extra_state(),
+            "rng": rng_state(self.rng),
+            "env_steps": self.env_steps,
+        }
+
+    def load_state_tree(self, tree: dict[str, Any]) -> None:
+        try:
+            self.learner.load_state_dict(tree["learner"])
+        except (RuntimeError, KeyError) as e:
+            raise HrlkitError(
+                f"checkpoint table does not fit this model ({str(e).splitlines()[0][:160]}): load it with the bins "
+                "and env it was trained with"
+            ) from None
+        self.learner.load_extra_state(tree["learner_extra"])
+        set_rng_state(self.rng, tree["rng"])
+        self.env_steps = int(tree.get("env_steps", 0))
+
+    def replay_state(self) -> None:
+        return None  # checkpoints fall between steps, when nothing is waiting to be learned from
+
+    def load_replay_state(self, state: dict[str, np.ndarray]) -> None:
+        pass

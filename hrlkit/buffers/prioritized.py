@@ -144,11 +144,11 @@ class PrioritizedSampler:
         self.max_priority, self.written = float(state["max_priority"]), int(state["written"])
 
 
-def make_sampler(run: Any, entries: int, anneal_entries: int) -> PrioritizedSampler | None:
-    """The run config's prioritized sampler (`--prioritized-replay` and its fields) over `entries` buffer slots, or
+def make_sampler(replay: Any, entries: int, anneal_entries: int) -> PrioritizedSampler | None:
+    """The replay config's prioritized sampler (`--prioritized-replay` and its fields) over `entries` buffer slots, or
     None for uniform replay."""
-    if not run.prioritized_replay:
+    if not replay.prioritized_replay:
         return None
     return PrioritizedSampler(
-        entries, run.priority_exponent, run.is_weight_exponent, anneal_entries, run.priority_epsilon
+        entries, replay.priority_exponent, replay.is_weight_exponent, anneal_entries, replay.priority_epsilon
     )

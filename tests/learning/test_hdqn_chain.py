@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from hrlkit.algorithms import ALGORITHMS, OffPolicyAlgorithm, default_config
+from hrlkit.algorithms import ALGORITHMS, Algorithm, default_config
 from hrlkit.config import PRESET_DIR, apply_preset, load_yaml
 from hrlkit.envs.make import make_env
 from hrlkit.training.evaluate import evaluate
@@ -28,14 +28,14 @@ TOTAL = 4000
 LAST = 1000  # the window of env steps whose finished episodes are averaged
 
 
-def train_on_chain(algo: str, seed: int = 0, total: int = TOTAL) -> tuple[OffPolicyAlgorithm, list[tuple[int, float]]]:
+def train_on_chain(algo: str, seed: int = 0, total: int = TOTAL) -> tuple[Algorithm, list[tuple[int, float]]]:
     """A model trained with the chain's preset; (env steps at the end, return) of every training episode."""
     tc = default_config(algo)
     tc.run.env = CHAIN
     preset = PRESET_DIR / f"{CHAIN}.yaml"
     apply_preset(tc, load_yaml(preset), str(preset))
     tc.run.seed, tc.run.total_env_steps, tc.run.eval_freq, tc.run.torch_threads = seed, total, 0, 1
-    model = ALGORITHMS[algo](config=tc.algo_config, run=tc.run, verbose=0, tensorboard=False)
+    model = ALGORITHMS[algo](config=tc.algo_config, run=tc.run, replay=tc.replay, verbose=0, tensorboard=False)
     episodes: list[tuple[int, float]] = []
     running = np.zeros(tc.run.n_envs)
     observe = model.agent.observe
@@ -57,7 +57,7 @@ def reward_per_episode(episodes: list[tuple[int, float]], total: int = TOTAL, la
     return float(np.mean([r for step, r in episodes if step > total - last]))
 
 
-def greedy_reward(model: OffPolicyAlgorithm, episodes: int = 300) -> float:
+def greedy_reward(model: Algorithm, episodes: int = 300) -> float:
     env = make_env(CHAIN)
     result = evaluate(model, env, episodes, seed=1_000_000)
     env.close()

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from hrlkit import DDPG, SAC, TD3
-from hrlkit.algorithms import OffPolicyAlgorithm
+from hrlkit.algorithms import Algorithm
 from hrlkit.errors import HrlkitError
 from tests.smoke.helpers import TINY, assert_same_progress, assert_same_weights, obs_batch
 
@@ -18,16 +18,16 @@ TOTAL = 300
 ALGORITHMS = {"sac": SAC, "td3": TD3, "ddpg": DDPG}
 
 
-def weights(model: OffPolicyAlgorithm) -> dict[str, torch.Tensor]:
+def weights(model: Algorithm) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in model.agent.learner.state_dict().items()}
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory):
     """(algo, n_envs) -> (model trained TOTAL env steps into a run dir, its weights before training); made once each."""
-    cache: dict[tuple[str, int], tuple[OffPolicyAlgorithm, dict[str, torch.Tensor]]] = {}
+    cache: dict[tuple[str, int], tuple[Algorithm, dict[str, torch.Tensor]]] = {}
 
-    def get(algo: str, n_envs: int) -> tuple[OffPolicyAlgorithm, dict[str, torch.Tensor]]:
+    def get(algo: str, n_envs: int) -> tuple[Algorithm, dict[str, torch.Tensor]]:
         if (algo, n_envs) not in cache:
             run_dir = tmp_path_factory.mktemp(f"{algo}_{n_envs}")
             model = ALGORITHMS[algo]("Pendulum-v1", run_dir=run_dir, verbose=0, n_envs=n_envs, seed=0, **TINY)
@@ -106,7 +106,7 @@ def test_save_load_round_trip(trained, tmp_path: Path, algo: str) -> None:
     assert (path / "meta.json").is_file() and (path / "agent.safetensors").is_file()
     obs = obs_batch(model.observation_space, n=32)
     expected, _ = model.predict(obs)
-    for loaded in (cls.load(path), OffPolicyAlgorithm.load(path)):
+    for loaded in (cls.load(path), Algorithm.load(path)):
         assert type(loaded) is cls
         np.testing.assert_array_equal(loaded.predict(obs)[0], expected)
         assert_same_weights(weights(model), weights(loaded))

@@ -189,7 +189,7 @@ def test_train_help_lists_fields(happy_results: dict[str, CliResult]) -> None:
     lines = result.stdout.splitlines()
     for flag, text in [
         ("--run.total-env-steps", "environment steps to train for"),
-        ("--run.learning-starts", "random actions"),
+        ("--replay.learning-starts", "random actions"),
         ("--algo.actor-lr", ""),
         ("--algo.hidden", ""),
     ]:

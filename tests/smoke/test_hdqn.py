@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from hrlkit.algorithms import HDQN, OffPolicyAlgorithm
+from hrlkit.algorithms import HDQN, Algorithm
 from hrlkit.cli import main
 from hrlkit.training.checkpoint import list_checkpoints
 from tests.smoke.helpers import assert_same_progress, read_progress, run_cli
@@ -52,9 +52,9 @@ COLUMNS = [
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory):
-    cache: dict[int, OffPolicyAlgorithm] = {}
+    cache: dict[int, Algorithm] = {}
 
-    def get(n_envs: int) -> OffPolicyAlgorithm:
+    def get(n_envs: int) -> Algorithm:
         if n_envs not in cache:
             model = HDQN(CHAIN, run_dir=tmp_path_factory.mktemp(f"A_{n_envs}"), verbose=0, n_envs=n_envs, **SMALL)
             model.learn(TOTAL).close()
@@ -86,7 +86,7 @@ def test_exact_resume(uninterrupted, tmp_path: Path, n_envs: int) -> None:
     b_dir = tmp_path / "B"
     HDQN(CHAIN, run_dir=b_dir, verbose=0, n_envs=n_envs, total_env_steps=300, **SMALL).learn().close()
     assert list_checkpoints(b_dir / "checkpoints")[-1] == 300
-    b = OffPolicyAlgorithm.resume(b_dir, {"run.total_env_steps": TOTAL}, verbose=0)
+    b = Algorithm.resume(b_dir, {"run.total_env_steps": TOTAL}, verbose=0)
     assert type(b) is HDQN and b.env_steps == 300
     b.learn().close()
     assert b.env_steps == TOTAL
@@ -101,13 +101,14 @@ def test_cli_chain_presets_train_eval_plot(tmp_path: Path, monkeypatch: pytest.M
     h-DQN in a subprocess, the baselines (and then `hrlkit eval` and `hrlkit plot`) through the same entry point
     in-process, which saves two interpreter start-ups."""
     common = ["--env", CHAIN, "--total-env-steps", "400", "--seed", "1", "--no-progress", "--verbose", "0"]
-    common += ["--learning-starts", "100", "--eval-freq", "400", "--eval-episodes", "3", "--log-interval", "200"]
-    result = run_cli(["train", "hdqn", "--run-dir", "hdqn", *common], tmp_path)
+    common += ["--eval-freq", "400", "--eval-episodes", "3", "--log-interval", "200"]
+    warm_up = ["--learning-starts", "100"]  # the replay learners'; online Q-learning has no replay settings
+    result = run_cli(["train", "hdqn", "--run-dir", "hdqn", *common, *warm_up], tmp_path)
     assert result.returncode == 0, result.describe()
     assert "done: 400 env steps" in result.stdout, result.describe()
     monkeypatch.chdir(tmp_path)
-    for algo in ("qlearning", "dqn"):
-        assert main(["train", algo, "--run-dir", algo, *common]) == 0
+    for algo, extra in (("qlearning", []), ("dqn", warm_up)):
+        assert main(["train", algo, "--run-dir", algo, *common, *extra]) == 0
         assert "done: 400 env steps" in capsys.readouterr().out
     config = (tmp_path / "hdqn" / "config.yaml").read_text()
     assert "meta_exploration_env_steps: 3000" in config and "torch_threads: 1" in config  # from the preset

@@ -15,7 +15,7 @@ import torch
 
 from hrlkit import HIRO
 from hrlkit.agents.hiro import HIROConfig, LevelConfig
-from hrlkit.algorithms import OffPolicyAlgorithm
+from hrlkit.algorithms import Algorithm
 from hrlkit.learners import SACLearner, TD3Learner
 from hrlkit.training.checkpoint import list_checkpoints, load_checkpoint
 from hrlkit.training.serialization import split_tree
@@ -85,7 +85,7 @@ def test_sac_at_both_levels(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------ resume
-def full_state(model: OffPolicyAlgorithm) -> dict[str, Any]:
+def full_state(model: Algorithm) -> dict[str, Any]:
     """Both learners' weights and optimizer moments, the segments in flight, both buffers, counters and RNG."""
     skeleton, tensors = split_tree({"agent": model.agent.state_tree(), "replay": model.agent.replay_state()})
     return {**tensors, "json": skeleton}
@@ -109,7 +109,7 @@ def test_exact_resume_mid_segment(tmp_path: Path, n_envs: int, per: bool) -> Non
     episode_step = (stop // n_envs) % 100  # steps into each env's current episode: 50 (n_envs 1) or 25 (n_envs 2)
     assert np.all(agent_state["segments"]["seg_t"] == episode_step % 7) and episode_step % 7 > 0  # mid-segment
 
-    b = OffPolicyAlgorithm.resume(b_dir, {"run.total_env_steps": total}, verbose=0)
+    b = Algorithm.resume(b_dir, {"run.total_env_steps": total}, verbose=0)
     assert type(b) is HIRO and b.env_steps == stop
     b.learn().close()
     assert b.env_steps == a.env_steps == total

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hrlkit.algorithms import OffPolicyAlgorithm, OptionCritic
+from hrlkit.algorithms import Algorithm, OptionCritic
 from hrlkit.cli import main
 from tests.smoke.helpers import TINY, assert_same_progress, read_progress, run_cli, tiny_flags
 from tests.smoke.test_resume import assert_same_state, full_state
@@ -93,7 +93,7 @@ def test_exact_resume(tmp_path: Path) -> None:
     a = OptionCritic("CartPole-v1", run_dir=tmp_path / "A", verbose=0, **CONFIG)
     a.learn(TOTAL).close()
     OptionCritic("CartPole-v1", run_dir=tmp_path / "B", verbose=0, total_env_steps=300, **CONFIG).learn().close()
-    b = OffPolicyAlgorithm.resume(tmp_path / "B", {"run.total_env_steps": TOTAL}, verbose=0)
+    b = Algorithm.resume(tmp_path / "B", {"run.total_env_steps": TOTAL}, verbose=0)
     assert type(b) is OptionCritic and b.env_steps == 300
     b.learn().close()
     assert b.env_steps == a.env_steps == TOTAL

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hrlkit.algorithms import OffPolicyAlgorithm, QLearning
+from hrlkit.algorithms import Algorithm, QLearning
 from hrlkit.cli import main
 from hrlkit.errors import HrlkitError
 from hrlkit.training.checkpoint import list_checkpoints
@@ -20,7 +20,6 @@ from tests.smoke.test_resume import assert_same_state, full_state, tensorboard_s
 TOTAL = 600
 SMALL: dict[str, Any] = {
     "seed": 3,
-    "learning_starts": 0,
     "eval_freq": 200,
     "eval_episodes": 2,
     "log_interval": 100,
@@ -38,14 +37,14 @@ def test_exact_resume(tmp_path: Path, env: str) -> None:
     settings = {**SMALL, **extra, "n_envs": n_envs}
     a = QLearning(env, run_dir=tmp_path / "A", verbose=0, **settings).learn(TOTAL)
     a.close()
-    assert a.agent.learner.n_updates == TOTAL // n_envs  # learning_starts 0: every vector step is learned from
+    assert a.agent.learner.n_updates == TOTAL // n_envs  # online: every vector step is learned from, once
     assert np.any(a.agent.learner.table != 0.0)
     assert {"train/td_error", "train/q_mean", "rollout/exploration_rate"} <= set(read_progress(a.run_dir)[-1])
 
     b_dir = tmp_path / "B"
     QLearning(env, run_dir=b_dir, verbose=0, total_env_steps=300, **settings).learn().close()
     assert list_checkpoints(b_dir / "checkpoints")[-1] == 300
-    b = OffPolicyAlgorithm.resume(b_dir, {"run.total_env_steps": TOTAL}, verbose=0)
+    b = Algorithm.resume(b_dir, {"run.total_env_steps": TOTAL}, verbose=0)
     assert type(b) is QLearning and b.env_steps == 300
     b.learn().close()
     assert_same_progress(a.run_dir, b.run_dir)
@@ -67,9 +66,9 @@ def test_presets_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_refused_settings() -> None:
-    with pytest.raises(HrlkitError, match="keep train_freq and gradient_steps at 1"):
-        QLearning("FrozenLake-v1", verbose=0, train_freq=4)
-    with pytest.raises(HrlkitError, match="no replay to prioritize"):
-        QLearning("FrozenLake-v1", verbose=0, prioritized_replay=True)
+    # Online Q-learning learns from each step once, right after it: replay settings have no meaning for it.
+    for key, value in (("train_freq", 4), ("prioritized_replay", True), ("learning_starts", 100)):
+        with pytest.raises(HrlkitError, match=f"--{key.replace('_', '-')} is a replay setting and qlearning has no"):
+            QLearning("FrozenLake-v1", verbose=0, **{key: value})
     with pytest.raises(HrlkitError, match="dimension 1 is unbounded"):
         QLearning("CartPole-v1", verbose=0)

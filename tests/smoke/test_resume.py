@@ -18,14 +18,14 @@ import torch
 from safetensors.torch import load_file
 
 from hrlkit import DQN, SAC, TD3
-from hrlkit.algorithms import OffPolicyAlgorithm
+from hrlkit.algorithms import Algorithm
 from hrlkit.training.checkpoint import list_checkpoints
 from tests.smoke.helpers import TINY, assert_same_progress, cli_popen, read_progress, run_cli_many, tiny_flags
 
 TOTAL = 600
 # name -> (class, env, extra settings): prioritized replay's priorities and beta schedule must resume exactly too
 # (beta's schedule is pinned: by default it follows total_env_steps, which runs A and B set differently)
-ALGORITHMS: dict[str, tuple[type[OffPolicyAlgorithm], str, dict[str, Any]]] = {
+ALGORITHMS: dict[str, tuple[type[Algorithm], str, dict[str, Any]]] = {
     "sac": (SAC, "Pendulum-v1", {}),
     "td3": (TD3, "Pendulum-v1", {}),
     "sac_per": (SAC, "Pendulum-v1", {"prioritized_replay": True, "is_weight_anneal_env_steps": 600}),
@@ -38,7 +38,7 @@ ALGORITHMS: dict[str, tuple[type[OffPolicyAlgorithm], str, dict[str, Any]]] = {
 CONFIG = {**TINY, "seed": 3}  # checkpoint_freq = log_interval = 100, eval_freq 200
 
 
-def make(algo: str, **kwargs: Any) -> OffPolicyAlgorithm:
+def make(algo: str, **kwargs: Any) -> Algorithm:
     cls, env, extra = ALGORITHMS[algo]
     return cls(env, verbose=0, **{**CONFIG, **extra, **kwargs})
 
@@ -51,7 +51,7 @@ def sigint_reaches_python():
     signal.signal(signal.SIGINT, previous)
 
 
-def full_state(model: OffPolicyAlgorithm) -> dict[str, Any]:
+def full_state(model: Algorithm) -> dict[str, Any]:
     """Weights (online and target), optimizer moments, the replay buffer and the agent's generator, as named tensors
     plus the JSON-able rest (RNG state, step counts) under the key "json"."""
     from hrlkit.training.serialization import split_tree
@@ -79,9 +79,9 @@ def tensorboard_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory):
     """(algo, n_envs) -> run A: TOTAL env steps in one `learn`, trained once per module."""
-    cache: dict[tuple[str, int], OffPolicyAlgorithm] = {}
+    cache: dict[tuple[str, int], Algorithm] = {}
 
-    def get(algo: str, n_envs: int) -> OffPolicyAlgorithm:
+    def get(algo: str, n_envs: int) -> Algorithm:
         if (algo, n_envs) not in cache:
             run_dir = tmp_path_factory.mktemp(f"A_{algo}_{n_envs}")
             model = make(algo, run_dir=run_dir, n_envs=n_envs)
@@ -92,7 +92,7 @@ def uninterrupted(tmp_path_factory: pytest.TempPathFactory):
     return get
 
 
-def check_same_as(a: OffPolicyAlgorithm, b: OffPolicyAlgorithm) -> None:
+def check_same_as(a: Algorithm, b: Algorithm) -> None:
     assert b.env_steps == a.env_steps == TOTAL
     assert_same_progress(a.run_dir, b.run_dir)
     assert_same_state(full_state(a), full_state(b))
@@ -107,7 +107,7 @@ def test_resume_after_budget_ends(uninterrupted, tmp_path: Path, algo: str, n_en
     make(algo, run_dir=b_dir, n_envs=n_envs, total_env_steps=300).learn().close()
     assert list_checkpoints(b_dir / "checkpoints")[-1] == 300
 
-    b = OffPolicyAlgorithm.resume(b_dir, {"run.total_env_steps": TOTAL}, verbose=0)
+    b = Algorithm.resume(b_dir, {"run.total_env_steps": TOTAL}, verbose=0)
     assert type(b) is ALGORITHMS[algo][0] and b.env_steps == 300
     b.learn().close()
     check_same_as(a, b)
@@ -134,7 +134,7 @@ def test_resume_after_ctrl_c(uninterrupted, tmp_path: Path) -> None:
     assert b.env_steps == 250 and b.state.n_updates == 150  # the interrupted step was completed, update included
     assert list_checkpoints(b.run_dir / "checkpoints")[-1] == 250
 
-    resumed = OffPolicyAlgorithm.resume(b.run_dir, verbose=0)
+    resumed = Algorithm.resume(b.run_dir, verbose=0)
     assert resumed.env_steps == 250
     resumed.learn().close()
     check_same_as(a, resumed)
@@ -168,7 +168,7 @@ def test_resume_after_a_budget_inside_a_log_period(uninterrupted, tmp_path: Path
     b.close()
     steps = [row["time/env_steps"] for row in read_progress(b.run_dir)]
     assert steps == ["100.0", "200.0", "300.0", "350.0"]  # the end of a run is always logged
-    resumed = OffPolicyAlgorithm.resume(b.run_dir, {"run.total_env_steps": TOTAL}, verbose=0)
+    resumed = Algorithm.resume(b.run_dir, {"run.total_env_steps": TOTAL}, verbose=0)
     resumed.learn().close()
     check_same_as(a, resumed)
 
@@ -233,7 +233,7 @@ def test_resume_from_a_checkpoint_inside_a_log_period(uninterrupted, tmp_path: P
     assert list_checkpoints(b_dir / "checkpoints") == [150, 300, 450, 600]
     shutil.rmtree(b_dir / "checkpoints" / "600")  # as if the run had died between 450 and 600
 
-    b = OffPolicyAlgorithm.resume(b_dir, verbose=0)
+    b = Algorithm.resume(b_dir, verbose=0)
     assert b.env_steps == 450
     b.learn().close()
     assert_same_progress(a.run_dir, b.run_dir)
@@ -250,7 +250,7 @@ def test_resume_keeps_an_env_whose_task_changes_with_its_episode_count(tmp_path:
     a = DQN("hrlkit/FourRooms-v0", run_dir=tmp_path / "A", verbose=0, **kwargs)
     a.learn(600).close()
     DQN("hrlkit/FourRooms-v0", run_dir=tmp_path / "B", verbose=0, **kwargs).learn(300).close()
-    b = OffPolicyAlgorithm.resume(tmp_path / "B", {"run.total_env_steps": 600}, verbose=0)
+    b = Algorithm.resume(tmp_path / "B", {"run.total_env_steps": 600}, verbose=0)
     env = b.envs.envs[0].unwrapped
     assert b.state.env_episodes[0] >= 3 and env.goal == env.goal_for_episode(3) != env.goal_for_episode(0)
     b.learn().close()

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from hrlkit.agents import FlatAgent
+from hrlkit.agents.base import Transition
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.errors import HrlkitError
 from hrlkit.learners import SACConfig, SACLearner
@@ -276,7 +277,11 @@ def test_flat_agent_state_round_trip_continues_identically(tmp_path):
     rng = np.random.default_rng(0)
     for _ in range(32):
         o, o2 = rng.uniform(-1, 1, (1, 3)), rng.uniform(-1, 1, (1, 3))
-        agent.observe(o, rng.uniform(-2, 2, (1, 1)), rng.normal(size=1), o2, rng.random(1) < 0.1, np.zeros(1, bool), {})
+        agent.observe(
+            Transition(
+                o, rng.uniform(-2, 2, (1, 1)), rng.normal(size=1), o2, rng.random(1) < 0.1, np.zeros(1, bool), {}
+            )
+        )
     torch.manual_seed(1)
     agent.update(3)
     ckpt = save_checkpoint(tmp_path / "3", {"algo": "sac"}, agent.state_tree(), {}, agent.replay_state())

@@ -9,6 +9,7 @@ import yaml
 
 from hrlkit.algorithms import config_from_dict, default_config
 from hrlkit.config import (
+    ReplayConfig,
     RunConfig,
     TrainConfig,
     apply_preset,
@@ -27,7 +28,7 @@ from hrlkit.learners import DDPGConfig, SACConfig, TD3Config
 
 @pytest.fixture
 def sac() -> TrainConfig:
-    return TrainConfig("sac", RunConfig(), SACConfig())
+    return TrainConfig("sac", RunConfig(), SACConfig(), ReplayConfig())
 
 
 def one_line_error(excinfo: pytest.ExceptionInfo) -> str:
@@ -113,7 +114,7 @@ def test_bool_coercion(sac, text, expected):
 def test_bool_refuses_other_words(sac):
     with pytest.raises(HrlkitError) as excinfo:
         set_value(sac, "save-replay-buffer", "maybe")
-    assert one_line_error(excinfo) == "--run.save-replay-buffer expects true or false, got 'maybe'"
+    assert one_line_error(excinfo) == "--replay.save-replay-buffer expects true or false, got 'maybe'"
 
 
 @pytest.mark.parametrize(
@@ -147,7 +148,7 @@ def test_packaged_preset_sets_its_algorithm_section():
     data = load_yaml(preset_path("Pendulum-v1"))
     sac = default_config("sac")
     apply_preset(sac, data, "Pendulum-v1.yaml")
-    assert (sac.run.total_env_steps, sac.run.eval_freq, sac.run.learning_starts) == (20000, 2000, 1000)
+    assert (sac.run.total_env_steps, sac.run.eval_freq, sac.replay.learning_starts) == (20000, 2000, 1000)
     assert sac.algo_config.actor_lr == sac.algo_config.critic_lr == sac.algo_config.entropy_lr == 0.001
     td3 = default_config("td3")
     apply_preset(td3, data, "Pendulum-v1.yaml")
@@ -197,12 +198,17 @@ def test_field_docs_follow_inheritance():
 
 
 def test_help_rows_name_flags_that_set_value_accepts(sac):
-    # `hrlkit train ALGO --help` prints describe(group, "run.") and describe(group, "algo.")
-    rows = describe(sac.run, "run.") + describe(sac.algo_config, "algo.")
+    # `hrlkit train ALGO --help` prints describe(group, "<name>.") for each group: run, replay, algo
+    rows = [row for name, group in sac.groups().items() for row in describe(group, name + ".")]
     by_flag = {flag: (default, help_) for flag, default, help_ in rows}
     assert by_flag["--run.total-env-steps"] == ("20000", "environment steps to train for, summed over parallel envs")
     assert by_flag["--algo.hidden"] == ("(256, 256)", "hidden layer sizes of the actor and of each critic")
-    assert len(rows) == len(dataclasses.fields(RunConfig)) + len(dataclasses.fields(SACConfig))
+    assert by_flag["--replay.learning-starts"] == (
+        "1000",
+        "env steps of uniformly random actions before the first update",
+    )
+    n_fields = sum(len(dataclasses.fields(c)) for c in (RunConfig, ReplayConfig, SACConfig))
+    assert len(rows) == n_fields
     for flag, _, help_ in rows:
         assert help_, f"{flag} has no help"
         assert resolve_key(sac, flag) == flag[2:].replace("-", "_")
@@ -234,3 +240,35 @@ def test_ddpg_defaults_survive_a_round_trip():
 def test_config_from_dict_refuses_unknown_algorithm():
     with pytest.raises(HrlkitError, match="unknown algorithm 'sak' \\(did you mean: sac"):
         config_from_dict({"algo": "sak", "run": {}, "algo_config": {}})
+
+
+# ------------------------------------------------------------------------------------------- the replay group
+def test_replay_fields_keep_their_short_flags_and_old_run_paths(sac):
+    """The replay settings moved from `run` to `replay`: `--learning-starts` and `run.learning_starts` (old presets,
+    old saved configs) still reach them."""
+    set_value(sac, "--learning-starts", "500")
+    set_value(sac, "run.buffer-size", "1e4")
+    assert sac.replay.learning_starts == 500 and sac.replay.buffer_size == 10_000
+    assert not hasattr(sac.run, "learning_starts")
+
+
+def test_replay_flag_on_an_algorithm_without_replay_names_the_problem():
+    tc = default_config("qlearning")
+    assert tc.replay is None
+    with pytest.raises(HrlkitError) as excinfo:
+        set_value(tc, "--learning-starts", "10")
+    assert (
+        one_line_error(excinfo) == "--learning-starts is a replay setting and qlearning has no replay buffer: drop it"
+    )
+
+
+def test_config_saved_before_the_replay_group_loads():
+    """A config.yaml of an earlier version (replay fields under run) loads: they move to replay, or are dropped for
+    an algorithm without one."""
+    old = to_dict(default_config("sac"))
+    old["run"].update(old.pop("replay"), learning_starts=123)
+    tc = config_from_dict(old)
+    assert tc.replay.learning_starts == 123
+    old_q = to_dict(default_config("qlearning"))
+    old_q["run"].update(learning_starts=0, buffer_size=1, train_freq=1)
+    assert config_from_dict(old_q).replay is None

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from hrlkit.agents import FlatAgent
+from hrlkit.agents.base import Transition
 from hrlkit.buffers import PrioritizedSampler, ReplayBuffer
 from hrlkit.errors import HrlkitError
 from hrlkit.learners import DQNConfig, DQNLearner
@@ -162,7 +163,9 @@ def test_agent_feeds_td_errors_back_as_priorities():
     buf = ReplayBuffer(4, OBS, ACTIONS, sampler=sampler)
     agent = FlatAgent(learner, buf, 8, seed=0, exploration=lambda t: 0.0)
     for s, a, r, s2, term in [(0, 1, 1.0, 1, 0.0), (2, 0, -1.0, 1, 1.0)]:
-        agent.observe(np.array([s]), np.array([a]), np.array([r]), np.array([s2]), np.array([term > 0]), None, {})
+        agent.observe(
+            Transition(np.array([s]), np.array([a]), np.array([r]), np.array([s2]), np.array([term > 0]), None, {})
+        )
     assert sampler.sum_tree[np.array([0, 1])].tolist() == [1.0, 1.0]  # both at the initial max priority
     agent.update(1)
     td = learner.td_errors.detach().numpy()  # the errors of the batch just learned from

@@ -3,13 +3,13 @@ the exploration schedules, and the subgoal carried by `predict`."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import gymnasium as gym
 import numpy as np
 import pytest
 
+from hrlkit.agents.base import Transition
 from hrlkit.agents.hdqn import HDQNAgent, HDQNConfig, HDQNLevelConfig
+from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.errors import HrlkitError
 
 S1, S2, S3, S4, S5, S6 = range(6)  # the chain's states as observation indices
@@ -21,8 +21,9 @@ YES = np.ones(1, bool)
 def make_agent(n_envs: int = 1, **overrides) -> HDQNAgent:
     level = HDQNLevelConfig(hidden=(8,), batch_size=4)
     cfg = HDQNConfig(meta=level, controller=level, meta_learning_starts=1, **overrides)
-    run = SimpleNamespace(device="cpu", seed=0, buffer_size=100)
-    return HDQNAgent(gym.spaces.Discrete(6), gym.spaces.Discrete(2), cfg, n_envs, run)
+    return HDQNAgent(
+        gym.spaces.Discrete(6), gym.spaces.Discrete(2), cfg, n_envs, RunConfig(seed=0), ReplayConfig(buffer_size=100)
+    )
 
 
 def script_goals(agent: HDQNAgent, goals: list[int]) -> None:
@@ -33,8 +34,8 @@ def script_goals(agent: HDQNAgent, goals: list[int]) -> None:
 
 def step(agent: HDQNAgent, s: int, a: int, r: float, s2: int, terminated: bool = False, truncated: bool = False):
     agent.act(np.array([s]))  # opens a subgoal where one is due
-    agent.observe(np.array([s]), np.array([a]), np.array([r]), np.array([s2]), np.array([terminated]),
-                  np.array([truncated]), {})  # fmt: skip
+    agent.observe(Transition(np.array([s]), np.array([a]), np.array([r]), np.array([s2]), np.array([terminated]),
+                  np.array([truncated]), {}))  # fmt: skip
 
 
 def controller_rows(agent: HDQNAgent) -> list[tuple[int, int, int, float, int, bool]]:
@@ -123,8 +124,8 @@ def test_two_envs_close_the_same_subgoal_in_one_step() -> None:
     agent = make_agent(n_envs=2)
     script_goals(agent, [S3, S3])
     agent.act(np.array([S2, S4]))
-    agent.observe(np.array([S2, S4]), np.array([RIGHT, LEFT]), np.zeros(2), np.array([S3, S3]), np.zeros(2, bool),
-                  np.zeros(2, bool), {})  # fmt: skip
+    agent.observe(Transition(np.array([S2, S4]), np.array([RIGHT, LEFT]), np.zeros(2), np.array([S3, S3]), np.zeros(2, bool),
+                  np.zeros(2, bool), {}))  # fmt: skip
     assert meta_rows(agent) == [(S2, S3, 0.0, S3, False), (S4, S3, 0.0, S3, False)]
     assert agent.success_history[S3, :2].tolist() == [True, True] and agent.success_pos[S3] == 2
     assert agent.low_buffer.rewards[0].tolist() == [1.0, 1.0]
@@ -146,7 +147,7 @@ def test_exploration_schedules() -> None:
 def test_config_checks() -> None:
     with pytest.raises(HrlkitError, match="Discrete observation"):
         HDQNAgent(gym.spaces.Box(0, 1, (2,)), gym.spaces.Discrete(2), HDQNConfig(), 1,
-                  SimpleNamespace(device="cpu", seed=0, buffer_size=10))  # fmt: skip
+                  RunConfig(seed=0), ReplayConfig(buffer_size=10))  # fmt: skip
     with pytest.raises(HrlkitError, match="distinct state indices"):
         make_agent(subgoals=(0, 6))
     with pytest.raises(HrlkitError, match="integer state indices"):

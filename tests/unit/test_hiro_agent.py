@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 import torch
 
+from hrlkit.agents.base import Transition
 from hrlkit.agents.hiro import HIROAgent, HIROConfig, LevelConfig
-from hrlkit.config import RunConfig
+from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.errors import HrlkitError
 from hrlkit.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -46,7 +47,9 @@ def make_agent(n_envs: int = 1, seed: int = 0, obs_space: gym.Space = OBS_SPACE,
     for k, v in changes.items():
         setattr(cfg, k, v)
     torch.manual_seed(seed)
-    return HIROAgent(obs_space, ACT_SPACE, cfg, n_envs, RunConfig(seed=seed, buffer_size=256, torch_threads=1))
+    return HIROAgent(
+        obs_space, ACT_SPACE, cfg, n_envs, RunConfig(seed=seed, torch_threads=1), ReplayConfig(buffer_size=256)
+    )
 
 
 def walk(n_steps: int, n_envs: int = 1, seed: int = 0) -> np.ndarray:
@@ -73,10 +76,10 @@ def observe(
     truncated: Any = False,
 ) -> None:
     n = agent.n_envs
-    agent.observe(
+    agent.observe(Transition(
         obs, actions, np.broadcast_to(np.asarray(rewards, np.float64), (n,)).copy(), next_obs,
         np.broadcast_to(np.asarray(terminated), (n,)).copy(), np.broadcast_to(np.asarray(truncated), (n,)).copy(), {},
-    )  # fmt: skip
+    ))  # fmt: skip
 
 
 def run_steps(agent: HIROAgent, states: np.ndarray, update: bool = False) -> list[dict[str, float]]:
@@ -450,7 +453,7 @@ def test_bad_config(changes: dict[str, Any], match: str) -> None:
 def test_discrete_actions_are_refused() -> None:
     cfg = HIROConfig(high=TINY_LEVEL, low=TINY_LEVEL)
     with pytest.raises(HrlkitError, match="needs a Box action space"):
-        HIROAgent(OBS_SPACE, gym.spaces.Discrete(3), cfg, 1, RunConfig())
+        HIROAgent(OBS_SPACE, gym.spaces.Discrete(3), cfg, 1, RunConfig(), ReplayConfig())
 
 
 def test_dict_observations() -> None:

@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch.distributions import Categorical, Normal
 
+from hrlkit.agents.base import Transition
 from hrlkit.agents.option_critic import (
     OptionBatch,
     OptionCriticAgent,
@@ -24,7 +25,7 @@ from hrlkit.agents.option_critic import (
     option_critic_target,
     termination_loss_fn,
 )
-from hrlkit.config import RunConfig
+from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.errors import HrlkitError
 from hrlkit.types import ReplayBatch
 
@@ -58,7 +59,7 @@ def constant_heads(net, q=None, beta=None) -> None:
 
 def make_agent(n_envs: int = 2, buffer_size: int = 64, **cfg) -> OptionCriticAgent:
     config = OptionCriticConfig(n_options=K, hidden=(8,), batch_size=4, **cfg)
-    return OptionCriticAgent(OBS, ACTIONS, config, n_envs, RunConfig(buffer_size=buffer_size, seed=0))
+    return OptionCriticAgent(OBS, ACTIONS, config, n_envs, RunConfig(seed=0), ReplayConfig(buffer_size=buffer_size))
 
 
 # ------------------------------------------------------------------------------------------------ the target
@@ -234,7 +235,7 @@ def run_steps(agent: OptionCriticAgent, dones: list[list[bool]]) -> None:
     for done in dones:
         actions = agent.act(obs)
         done_arr = np.array(done)
-        agent.observe(obs, actions, np.zeros(agent.n_envs), obs + 1, done_arr, np.zeros_like(done_arr), {})
+        agent.observe(Transition(obs, actions, np.zeros(agent.n_envs), obs + 1, done_arr, np.zeros_like(done_arr), {}))
 
 
 def test_options_never_end_with_beta_zero_except_at_episode_ends():
@@ -295,7 +296,9 @@ def test_categorical_policies_with_temperature():
 def test_gaussian_policies_and_action_scaling():
     box = gym.spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([2.0, 1.0], np.float32))
     cfg = OptionCriticConfig(n_options=2, hidden=(8,), log_std_init=-1.0)
-    agent = OptionCriticAgent(gym.spaces.Box(-1, 1, (3,), np.float32), box, cfg, 2, RunConfig(buffer_size=16))
+    agent = OptionCriticAgent(
+        gym.spaces.Box(-1, 1, (3,), np.float32), box, cfg, 2, RunConfig(), ReplayConfig(buffer_size=16)
+    )
     policy = agent.learner.net.policy
     with torch.no_grad():
         policy.mean_head.weight.zero_()
@@ -331,11 +334,13 @@ def test_actor_learns_from_the_rows_since_the_last_update_and_never_from_warm_up
     agent.learner.update = spy
     for step in range(2):  # warm-up: random actions, stored for the critic only
         agent.observe(
-            obs + step, agent.random_actions(2, obs + step), np.zeros(2), obs + step + 1, obs > 0, obs > 0, {}
+            Transition(
+                obs + step, agent.random_actions(2, obs + step), np.zeros(2), obs + step + 1, obs > 0, obs > 0, {}
+            )
         )
     assert agent.actor_rows == 0
     for step in range(2, 4):  # the policy's own steps: rows 2 and 0 (the ring wrapped)
-        agent.observe(obs + step, agent.act(obs + step), np.zeros(2), obs + step + 1, obs > 0, obs > 0, {})
+        agent.observe(Transition(obs + step, agent.act(obs + step), np.zeros(2), obs + step + 1, obs > 0, obs > 0, {}))
     assert agent.actor_rows == 2
     options_row0 = agent.buffer_options[0].copy()
     stats = agent.update(gradient_steps=2)
@@ -362,4 +367,4 @@ def test_replay_state_round_trip_keeps_the_options():
 
 def test_prioritized_replay_is_refused():
     with pytest.raises(HrlkitError, match="uniformly"):
-        OptionCriticAgent(OBS, ACTIONS, OptionCriticConfig(), 1, RunConfig(prioritized_replay=True))
+        OptionCriticAgent(OBS, ACTIONS, OptionCriticConfig(), 1, RunConfig(), ReplayConfig(prioritized_replay=True))

@@ -32,10 +32,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from hrlkit.agents.base import Transition
 from hrlkit.agents.flat import rng_state, set_rng_state
 from hrlkit.agents.hdqn.config import HDQNConfig
 from hrlkit.agents.levels import learners_tree, load_learners_tree, load_replay_tree, replay_tree
 from hrlkit.buffers import ReplayBuffer
+from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.errors import HrlkitError
 from hrlkit.learners import DQNLearner
 from hrlkit.learners.common import linear_schedule
@@ -64,10 +66,14 @@ class HDQNAgent:
         action_space: `Discrete(A)`.
         cfg: the algorithm's config.
         n_envs: parallel envs.
-        run: the loop's config (buffer_size for the controller's replay, seed, device).
+        run: the loop's config (seed, device).
+        replay: the replay settings (buffer_size for the controller's replay).
     """
 
-    def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: HDQNConfig, n_envs: int, run: Any) -> None:
+    def __init__(
+        self, obs_space: gym.Space, action_space: gym.Space, cfg: HDQNConfig, n_envs: int, run: RunConfig,
+        replay: ReplayConfig,
+    ) -> None:  # fmt: skip
         if not isinstance(obs_space, gym.spaces.Discrete):
             raise HrlkitError(
                 f"h-DQN picks subgoals among the states of a Discrete observation, got {obs_space}: use a Discrete env"
@@ -101,7 +107,7 @@ class HDQNAgent:
         self.high = DQNLearner(state_space, goal_space, cfg.meta.learner_config(), device=run.device)
         self.low = DQNLearner(low_space, low_actions, cfg.controller.learner_config(), device=run.device)
         self.high_buffer = ReplayBuffer(max(1, cfg.meta_buffer_size), state_space, goal_space, 1, run.device)
-        self.low_buffer = ReplayBuffer(max(1, run.buffer_size // n_envs), low_space, low_actions, n_envs, run.device)
+        self.low_buffer = ReplayBuffer(max(1, replay.buffer_size // n_envs), low_space, low_actions, n_envs, run.device)
         self.rng = np.random.default_rng(run.seed)
         # Per env: the subgoal in flight and its meta transition so far.
         self.need_goal = np.ones(n_envs, np.bool_)  # a new subgoal is due at the next act
@@ -236,16 +242,8 @@ class HDQNAgent:
         return Subgoal(target, np.asarray(steps) == 1)
 
     # -------------------------------------------------------------------------------------------------- learning
-    def observe(
-        self,
-        obs: Any,
-        env_actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: Any,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        infos: dict[str, Any],
-    ) -> None:
+    def observe(self, transition: Transition) -> None:
+        obs, env_actions, rewards, next_obs, terminated, truncated, infos = transition
         states, next_states = self._states(obs), self._states(next_obs)  # (n,), (n,)
         terminated = np.asarray(terminated, np.bool_)
         actions = np.asarray(env_actions, np.int64).reshape(-1) - self.action_start  # (n,)

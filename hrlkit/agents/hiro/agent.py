@@ -19,12 +19,14 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from hrlkit.agents.base import Transition
 from hrlkit.agents.flat import rng_state, set_rng_state
 from hrlkit.agents.hiro.config import HIROConfig
 from hrlkit.agents.levels import learners_tree, load_learners_tree, load_replay_tree, replay_tree
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.buffers.prioritized import make_sampler
 from hrlkit.buffers.segments import SegmentBuffer
+from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
 from hrlkit.goals.functions import goal_transition, intrinsic_reward
@@ -68,7 +70,10 @@ class StateView:
 class HIROAgent:
     """Two learners (`self.high`, `self.low`), their buffers and the goal functions; the loop's agent interface."""
 
-    def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: HIROConfig, n_envs: int, run: Any) -> None:
+    def __init__(
+        self, obs_space: gym.Space, action_space: gym.Space, cfg: HIROConfig, n_envs: int, run: RunConfig,
+        replay: ReplayConfig,
+    ) -> None:  # fmt: skip
         if not isinstance(action_space, gym.spaces.Box):
             raise HrlkitError(f"HIRO needs a Box action space (continuous actions), got {action_space}")
         for name, least in (
@@ -105,10 +110,12 @@ class HIROAgent:
         self.high = make_learner(state_space, goal_space, cfg.high, run.device)
         self.low = make_learner(low_space, action_space, cfg.low, run.device)
         self.goal_scaler, self.action_scaler = ActionScaler(goal_space), ActionScaler(action_space)
-        self.low_buffer = ReplayBuffer(max(1, run.buffer_size // n_envs), low_space, action_space, n_envs, run.device)
+        self.low_buffer = ReplayBuffer(
+            max(1, replay.buffer_size // n_envs), low_space, action_space, n_envs, run.device
+        )
         # Prioritized replay (a run option) applies to the high level: its anneal clock is segments, about env steps / c.
-        anneal = max(1, (run.is_weight_anneal_env_steps or run.total_env_steps) // self.c)
-        sampler = make_sampler(run, cfg.high_buffer_size, anneal)
+        anneal = max(1, (replay.is_weight_anneal_env_steps or run.total_env_steps) // self.c)
+        sampler = make_sampler(replay, cfg.high_buffer_size, anneal)
         self.high_buffer = SegmentBuffer(cfg.high_buffer_size, S, A, G, self.c, run.device, sampler)
         self.rng = np.random.default_rng(run.seed)
         self._goal_low_t = torch.as_tensor(self.goal_low, device=self.device)
@@ -218,16 +225,8 @@ class HIROAgent:
         return Subgoal(np.asarray(states)[:, self.goal_idx] + np.asarray(goals), np.asarray(t) == 1)  # (n, G), (n,)
 
     # -------------------------------------------------------------------------------------------------- learning
-    def observe(
-        self,
-        obs: Any,
-        env_actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: Any,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        infos: dict[str, Any],
-    ) -> None:
+    def observe(self, transition: Transition) -> None:
+        obs, env_actions, rewards, next_obs, terminated, truncated, infos = transition
         states, next_states = self.view(obs), self.view(next_obs)
         ach, next_ach = states[:, self.goal_idx], next_states[:, self.goal_idx]
         actions = self.action_scaler.to_normalised(env_actions)  # (n, A)

@@ -30,10 +30,12 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from hrlkit.agents.base import Transition
 from hrlkit.agents.flat import _add_batch_axis, _is_single, obs_to_tensor, rng_state, set_rng_state
 from hrlkit.agents.option_critic.config import OptionCriticConfig
 from hrlkit.agents.option_critic.learner import OptionBatch, OptionCriticLearner
 from hrlkit.buffers import ReplayBuffer
+from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
 
@@ -59,13 +61,15 @@ class OptionCriticAgent:
         obs_space, action_space: single-env spaces (Discrete or flat Box actions).
         cfg: the algorithm's config.
         n_envs: parallel envs.
-        run: the loop's config (buffer_size, seed, device).
+        run: the loop's config (seed, device).
+        replay: the replay settings (buffer_size; prioritized replay is refused).
     """
 
     def __init__(
-        self, obs_space: gym.Space, action_space: gym.Space, cfg: OptionCriticConfig, n_envs: int, run: Any
-    ) -> None:
-        if getattr(run, "prioritized_replay", False):
+        self, obs_space: gym.Space, action_space: gym.Space, cfg: OptionCriticConfig, n_envs: int, run: RunConfig,
+        replay: ReplayConfig,
+    ) -> None:  # fmt: skip
+        if replay.prioritized_replay:
             raise HrlkitError("Option-Critic samples its critic's replay uniformly: drop --prioritized-replay")
         self.cfg, self.n_envs = cfg, n_envs
         self.device = torch.device(run.device)
@@ -76,7 +80,7 @@ class OptionCriticAgent:
             self.action_start = 0
         else:
             self.scaler, self.action_start = None, int(action_space.start)
-        rows = max(1, run.buffer_size // n_envs)
+        rows = max(1, replay.buffer_size // n_envs)
         self.buffer = ReplayBuffer(rows, obs_space, action_space, n_envs, device=run.device)
         self.buffer_options = np.zeros((rows, n_envs), np.int64)  # the option executing in s, row-aligned with buffer
         self.rng = np.random.default_rng(run.seed)
@@ -177,16 +181,8 @@ class OptionCriticAgent:
         return (actions[0] if single else actions), options_np
 
     # -------------------------------------------------------------------------------------------------- learning
-    def observe(
-        self,
-        obs: Any,
-        env_actions: np.ndarray,
-        rewards: np.ndarray,
-        next_obs: Any,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        infos: dict[str, Any],
-    ) -> None:
+    def observe(self, transition: Transition) -> None:
+        obs, env_actions, rewards, next_obs, terminated, truncated, infos = transition
         self.buffer_options[self.buffer.pos] = self.options  # written before `add` moves pos on
         self.buffer.add(obs, self._to_stored(env_actions), rewards, next_obs, terminated)
         self.actor_rows = min(self.actor_rows + 1, self.buffer.capacity) if self._acted else 0

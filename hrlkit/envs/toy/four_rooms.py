@@ -163,6 +163,14 @@ class FourRoomsEnv(gym.Env):
             return self.moved_goal
         return self.initial_goal
 
+    # EpisodeStateEnv (hrlkit.training.loop): the goal depends on how many episodes came before, so a resumed run
+    # sets the count back before it replays the current episode.
+    def episode_state(self) -> dict[str, Any]:
+        return {"episode_count": int(self.episode_count)}
+
+    def load_episode_state(self, state: dict[str, Any]) -> None:
+        self.episode_count = int(state["episode_count"])
+
     def _info(self) -> dict[str, Any]:
         return {"cell": self.index_to_cell(self.cell), "goal": self.goal}
 
