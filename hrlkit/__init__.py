@@ -8,19 +8,12 @@ __version__ = "0.1.0"
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame (classic-control rendering) greets on stdout
 
-from hrlkit.algorithms import DDPG, DQN, HDQN, HIRO, SAC, TD3, Algorithm, OptionCritic, QLearning  # noqa: E402
+from hrlkit.algorithms import (  # noqa: E402
+    DDPG, DQN, HDQN, HIRO, NPG, PPO, SAC, TD3, TRPO, VPG, Algorithm, OptionCritic, QLearning,
+)  # fmt: skip
 from hrlkit.training.evaluate import evaluate  # noqa: E402
 
 __all__ = [
-    "Algorithm",
-    "DDPG",
-    "DQN",
-    "HDQN",
-    "HIRO",
-    "SAC",
-    "TD3",
-    "OptionCritic",
-    "QLearning",
-    "__version__",
-    "evaluate",
-]
+    "DDPG", "DQN", "HDQN", "HIRO", "NPG", "PPO", "SAC", "TD3", "TRPO", "VPG", "Algorithm", "OptionCritic", "QLearning",
+    "__version__", "evaluate",
+]  # fmt: skip

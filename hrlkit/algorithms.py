@@ -32,6 +32,7 @@ from hrlkit.agents.base import Agent
 from hrlkit.agents.hdqn import HDQNAgent, HDQNConfig
 from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.agents.option_critic import OptionCriticAgent, OptionCriticConfig
+from hrlkit.agents.rollout import RolloutAgent
 from hrlkit.agents.tabular import TabularAgent, epsilon_schedule
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.buffers.prioritized import make_sampler
@@ -49,7 +50,10 @@ from hrlkit.envs.make import FiniteCheck, make_eval_env, make_vec_env
 from hrlkit.errors import HrlkitError
 from hrlkit.learners import DDPGConfig, DQNConfig, DQNLearner, SACConfig, SACLearner, TD3Config, TD3Learner
 from hrlkit.learners.common import linear_schedule
+from hrlkit.learners.ppo import PPOConfig, PPOLearner
 from hrlkit.learners.qlearning import QLearningConfig, QLearningLearner
+from hrlkit.learners.trpo import NPGConfig, NPGLearner, TRPOConfig, TRPOLearner
+from hrlkit.learners.vpg import VPGConfig, VPGLearner
 from hrlkit.logging import Logger
 from hrlkit.training.callbacks import Callback, CallbackList, as_callback
 from hrlkit.training.checkpoint import find_checkpoint, load_checkpoint, read_meta, save_checkpoint
@@ -431,6 +435,51 @@ class QLearning(OnPolicyAlgorithm):
         return TabularAgent(learner, run.seed, exploration)
 
 
+class _RolloutOnPolicy(OnPolicyAlgorithm):
+    learner_cls: ClassVar[type]
+
+    def _make_agent(self) -> RolloutAgent:
+        run, cfg = self.config.run, self.config.algo_config
+        learner = self.learner_cls(self.observation_space, self.action_space, cfg, device=run.device)
+        return RolloutAgent(learner, cfg, run.n_envs)
+
+    @classmethod
+    def _needs_stored_experience(cls, config: TrainConfig) -> bool:
+        return True  # the half-collected rollout: without it a resume would start a new one
+
+
+class PPO(_RolloutOnPolicy):
+    """Proximal Policy Optimization with the clipped surrogate (`hrlkit.learners.ppo`)."""
+
+    name = "ppo"
+    config_cls = PPOConfig
+    learner_cls = PPOLearner
+
+
+class TRPO(_RolloutOnPolicy):
+    """Trust Region Policy Optimization: natural gradient step with a KL line search (`hrlkit.learners.trpo`)."""
+
+    name = "trpo"
+    config_cls = TRPOConfig
+    learner_cls = TRPOLearner
+
+
+class NPG(_RolloutOnPolicy):
+    """Natural Policy Gradient: TRPO's step scaled to the KL radius, without the line search (`hrlkit.learners.trpo`)."""
+
+    name = "npg"
+    config_cls = NPGConfig
+    learner_cls = NPGLearner
+
+
+class VPG(_RolloutOnPolicy):
+    """Vanilla Policy Gradient with a learned value baseline and GAE (`hrlkit.learners.vpg`)."""
+
+    name = "vpg"
+    config_cls = VPGConfig
+    learner_cls = VPGLearner
+
+
 class HDQN(OffPolicyAlgorithm):
     """h-DQN: a meta-controller picking subgoal states for a goal-conditioned controller, two DQNs
     (`hrlkit.agents.hdqn`)."""
@@ -477,11 +526,15 @@ ALGORITHMS: dict[str, type[Algorithm]] = {
     "ddpg": DDPG,
     "dqn": DQN,
     "qlearning": QLearning,
+    "ppo": PPO,
+    "trpo": TRPO,
+    "npg": NPG,
+    "vpg": VPG,
     "hdqn": HDQN,
     "hiro": HIRO,
     "option-critic": OptionCritic,
 }
-PLANNED = ("sac-discrete", "ppo", "trpo", "npg", "vpg")
+PLANNED = ("sac-discrete",)
 
 
 def algorithm_class(name: str) -> type[Algorithm]:
