@@ -27,6 +27,8 @@ def _checked(state: Mapping[str, np.ndarray], key: str, shape: tuple[int, ...], 
     if key not in state:
         raise HrlkitError(f"saved {what} has no array {key!r}: it was saved for another observation space or setting")
     arr = np.asarray(state[key])
+    if shape == () and arr.shape == (1,):
+        arr = arr.reshape(())  # a checkpoint stores scalars as one-element arrays (safetensors has no 0-d tensors)
     if arr.shape != shape or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise HrlkitError(
             f"saved {what} array {key!r} is {arr.dtype}{arr.shape}, expected numbers of shape {shape}: "

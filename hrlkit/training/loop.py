@@ -335,7 +335,8 @@ class Periods:
             raise KeyboardInterrupt
         if halt:
             state.stopped = True
-            logger.console.print(f"stopped by a callback at {now} env steps")
+            if logger.verbose >= 1:
+                logger.console.print(f"stopped by a callback at {now} env steps")
         return final
 
 
