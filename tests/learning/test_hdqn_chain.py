@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 
+from hrlkit.agents.base import Transition
 from hrlkit.algorithms import ALGORITHMS, Algorithm, default_config
 from hrlkit.config import PRESET_DIR, apply_preset, load_yaml
 from hrlkit.envs.make import make_env
@@ -40,12 +41,12 @@ def train_on_chain(algo: str, seed: int = 0, total: int = TOTAL) -> tuple[Algori
     running = np.zeros(tc.run.n_envs)
     observe = model.agent.observe
 
-    def observe_and_count(obs, actions, rewards, next_obs, terminated, truncated, infos) -> None:
-        running[:] += rewards
-        done = terminated | truncated
+    def observe_and_count(transition: Transition) -> None:
+        running[:] += transition.rewards
+        done = transition.terminated | transition.truncated
         episodes.extend((model.env_steps + tc.run.n_envs, float(r)) for r in running[done])
         running[done] = 0.0
-        observe(obs, actions, rewards, next_obs, terminated, truncated, infos)
+        observe(transition)
 
     model.agent.observe = observe_and_count
     model.learn()
