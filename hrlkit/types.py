@@ -31,6 +31,19 @@ class ReplayBatch(NamedTuple):
     indices: torch.Tensor
 
 
+class UpdateResult(NamedTuple):
+    """What a learner's `update(batch)` returns: its stats, and per-sample TD errors where it has a critic.
+
+    Shapes:
+        stats: name -> float (loss values, means), logged by the loop under `train/<name>`.
+        td_errors: (B,) |TD error| of each sample of the batch, before the step (the new priorities under prioritized
+            replay); None for learners without per-sample errors (the on-policy ones).
+    """
+
+    stats: dict[str, float]
+    td_errors: torch.Tensor | None = None
+
+
 class RolloutBatch(NamedTuple):
     """A rollout of an on-policy learner, flattened over (steps, envs), or a minibatch of it.
 

@@ -6,7 +6,7 @@ is the agent a flat SAC/TD3/DDPG run plugs in. Hierarchical agents implement the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -14,11 +14,12 @@ import numpy as np
 import torch
 
 from hrlkit.agents.base import Transition
+from hrlkit.agents.pipeline import Transform, UpdatePipeline
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
 from hrlkit.learners.base import Learner
-from hrlkit.types import TensorObs
+from hrlkit.types import ReplayBatch, TensorObs
 
 
 def obs_to_tensor(obs: np.ndarray | dict[str, np.ndarray], device: torch.device) -> TensorObs:
@@ -41,11 +42,12 @@ class FlatAgent:
     Args:
         learner: any `Learner` over the env's spaces.
         buffer: replay storage with the env's observation space and one slot per parallel env. With a prioritized
-            sampler, each update feeds the learner's `td_errors` back as new priorities.
+            sampler, each update writes the learner's per-sample TD errors back as new priorities.
         batch_size: transitions per gradient step.
         seed: seeds the agent's numpy generator (replay sampling, warm-up actions, epsilon-greedy draws).
         exploration: for discrete actions, epsilon as a function of env steps observed (epsilon-greedy around the
             learner's greedy actions); None: the learner explores by itself (SAC, TD3).
+        transforms: batch transforms between sampling and the update (HER), see `hrlkit.agents.pipeline`.
     """
 
     def __init__(
@@ -55,8 +57,10 @@ class FlatAgent:
         batch_size: int,
         seed: int,
         exploration: Callable[[int], float] | None = None,
+        transforms: Sequence[Transform[ReplayBatch]] = (),
     ) -> None:
         self.learner, self.buffer, self.batch_size = learner, buffer, batch_size
+        self.pipeline = UpdatePipeline(buffer, learner, batch_size, transforms)
         self.device = learner.device
         space = learner.action_space
         self.scaler = ActionScaler(space) if isinstance(space, gym.spaces.Box) else None
@@ -103,14 +107,9 @@ class FlatAgent:
         self.env_steps += len(rewards)
 
     def update(self, gradient_steps: int) -> dict[str, float]:
-        """`gradient_steps` updates from replay; the stats of the last one (the loop averages over dumps)."""
-        stats: dict[str, float] = {}
-        for _ in range(gradient_steps):
-            batch = self.buffer.sample(self.batch_size, self.rng)
-            stats = self.learner.update(batch)
-            if self.buffer.sampler is not None:
-                self.buffer.update_priorities(batch.indices, self.learner.td_errors)
-        out = {f"train/{k}": v for k, v in stats.items()}
+        """`gradient_steps` steps of the update pipeline (sample, transforms, update, priorities); each stat is its mean
+        over those steps (the loop then averages over the updates between log dumps)."""
+        out = self.pipeline.run(gradient_steps, self.rng)
         if self.exploration is not None:
             out["rollout/exploration_rate"] = self.exploration(self.env_steps)
         if self.buffer.sampler is not None:

@@ -93,7 +93,7 @@ class TabularAgent:
         if self._step is None:
             raise HrlkitError("update() before observe(): an online learner learns from the step it just observed")
         batch, self._step = self._step, None
-        out = {f"train/{k}": v for k, v in self.learner.update(batch).items()}
+        out = {f"train/{k}": v for k, v in self.learner.update(batch).stats.items()}
         out["rollout/exploration_rate"] = self.exploration(self.env_steps)
         return out
 

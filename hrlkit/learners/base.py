@@ -8,7 +8,7 @@ import gymnasium as gym
 import torch
 from torch import nn
 
-from hrlkit.types import ReplayBatch, TensorObs
+from hrlkit.types import ReplayBatch, TensorObs, UpdateResult
 
 BatchT = TypeVar("BatchT")
 
@@ -16,14 +16,16 @@ BatchT = TypeVar("BatchT")
 class Learner(nn.Module, Generic[BatchT]):
     """Base of every learner, generic in the batch it learns from.
 
-    Replay learners (SAC, TD3, DQN, ...) are `Learner[ReplayBatch]`; on-policy learners (PPO, TRPO, ...) are
-    `Learner[RolloutBatch]` and receive a whole rollout; Option-Critic has its own batch type.
+        Replay learners (SAC, TD3, DQN, ...) are `Learner[ReplayBatch]`; on-policy learners (PPO, TRPO, ...) are
+        `Learner[RolloutBatch]` and receive a whole rollout; Option-Critic has its own batch type.
+
+        `update(batch)` returns an `UpdateResult(stats, td_errors)`; it never hands results back through attributes.
 
     A learner owns its networks (as submodules, so `state_dict()` holds online and target weights) and its optimizers
-    (`self.optimizers`, saved by the checkpoint code). Subclasses implement `act`, `update`, and expose their losses
-    (`critic_loss`, `actor_loss`, `policy_loss`, ...) separately so tests can check them alone.
+        (`self.optimizers`, saved by the checkpoint code). Subclasses implement `act`, `update`, and expose their losses
+        (`critic_loss`, `actor_loss`, `policy_loss`, ...) separately so tests can check them alone.
 
-    Actions are in the learner's normalised space: [-1, 1]^A for Box action spaces. Agents scale them to env bounds.
+        Actions are in the learner's normalised space: [-1, 1]^A for Box action spaces. Agents scale them to env bounds.
     """
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, device: torch.device | str = "cpu") -> None:
@@ -32,13 +34,13 @@ class Learner(nn.Module, Generic[BatchT]):
         self.device = torch.device(device)
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.n_updates = 0
-        # |TD error| per sample of the last critic loss, (B,): the new priorities under prioritized replay.
-        self.td_errors: torch.Tensor | None = None
 
     def act(self, obs: TensorObs, deterministic: bool = False) -> torch.Tensor:
         raise NotImplementedError
 
-    def update(self, batch: BatchT) -> dict[str, float]:
+    def update(self, batch: BatchT) -> UpdateResult:
+        """One update from `batch`: its stats and, for learners with a critic, the per-sample |TD errors| (the new
+        priorities under prioritized replay), measured before the step."""
         raise NotImplementedError
 
     # Counters that are not tensors travel in the checkpoint's JSON metadata.

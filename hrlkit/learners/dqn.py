@@ -28,7 +28,7 @@ from hrlkit.errors import HrlkitError
 from hrlkit.learners.base import Learner
 from hrlkit.learners.common import make_adam, polyak_update, td_target
 from hrlkit.nn import QNetwork, make_encoder
-from hrlkit.types import ReplayBatch, TensorObs
+from hrlkit.types import ReplayBatch, TensorObs, UpdateResult
 
 
 @dataclass
@@ -117,7 +117,8 @@ class DQNLearner(Learner):
         rewards = batch.rewards.clamp(-1.0, 1.0) if cfg.clip_rewards else batch.rewards
         return td_target(rewards, batch.terminated, next_value, cfg.gamma)
 
-    def critic_loss(self, batch: ReplayBatch) -> tuple[torch.Tensor, dict[str, float]]:
+    def critic_loss(self, batch: ReplayBatch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+        """(loss, stats, |TD error| per sample (B,), the new priorities under PER)."""
         target = self.target(batch)  # (B,)
         q = self.q(batch.obs).gather(1, batch.actions.long().reshape(-1, 1)).squeeze(1)  # (B,) Q(s, a)
         if self.config.loss == "huber":
@@ -125,11 +126,11 @@ class DQNLearner(Learner):
         else:
             per_sample = (q - target).pow(2)
         loss = (per_sample * batch.weights).mean()
-        self.td_errors = (q.detach() - target).abs()  # (B,), for prioritized replay
-        return loss, {"loss": loss.item(), "q_mean": q.detach().mean().item()}
+        td_errors = (q.detach() - target).abs()  # (B,)
+        return loss, {"loss": loss.item(), "q_mean": q.detach().mean().item()}, td_errors
 
-    def update(self, batch: ReplayBatch) -> dict[str, float]:
-        loss, stats = self.critic_loss(batch)
+    def update(self, batch: ReplayBatch) -> UpdateResult:
+        loss, stats, td_errors = self.critic_loss(batch)
         opt = self.optimizers["q"]
         opt.zero_grad()
         loss.backward()
@@ -139,4 +140,4 @@ class DQNLearner(Learner):
         self.n_updates += 1
         if self.q_target is not None and self.n_updates % self.config.target_update_interval == 0:
             polyak_update(self.q.parameters(), self.q_target.parameters(), self.config.tau)
-        return stats
+        return UpdateResult(stats, td_errors)

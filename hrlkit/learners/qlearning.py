@@ -30,7 +30,7 @@ import torch
 from hrlkit.errors import HrlkitError
 from hrlkit.learners.base import Learner
 from hrlkit.learners.common import td_target
-from hrlkit.types import ReplayBatch, TensorObs
+from hrlkit.types import ReplayBatch, TensorObs, UpdateResult
 
 MAX_TABLE_ENTRIES = 50_000_000  # 400 MB of float64: a bigger table is almost always a bins setting gone wrong
 
@@ -206,7 +206,7 @@ class QLearningLearner(Learner):
         q = self.table[self.state_index(batch.obs), _np(batch.actions).astype(np.int64).reshape(-1)]  # (B,)
         return self.target(batch) - q
 
-    def update(self, batch: ReplayBatch) -> dict[str, float]:
+    def update(self, batch: ReplayBatch) -> UpdateResult:
         """Apply the batch's one-step updates at once (module docstring: targets from the table before the update,
         repeated (s, a) entries move by the mean of their TD errors)."""
         states, actions = self.state_index(batch.obs), _np(batch.actions).astype(np.int64).reshape(-1)  # (B,), (B,)
@@ -220,6 +220,6 @@ class QLearningLearner(Learner):
         sums = np.bincount(inverse, weights=delta, minlength=len(entries))  # (U,)
         counts = np.bincount(inverse, minlength=len(entries))  # (U,)
         table.reshape(-1)[entries] += self.config.lr * sums / counts  # a view: writes into q_table
-        self.td_errors = torch.from_numpy(np.abs(delta))
         self.n_updates += 1
-        return {"td_error": float(np.abs(delta).mean()), "q_mean": float(q_before.mean())}
+        stats = {"td_error": float(np.abs(delta).mean()), "q_mean": float(q_before.mean())}
+        return UpdateResult(stats, torch.from_numpy(np.abs(delta)))

@@ -28,7 +28,7 @@ from hrlkit.errors import HrlkitError
 from hrlkit.learners.base import Learner
 from hrlkit.learners.common import make_adam, polyak_update, td_target
 from hrlkit.nn import ObsFlattener, QEnsemble, SquashedGaussianActor
-from hrlkit.types import ReplayBatch, TensorObs
+from hrlkit.types import ReplayBatch, TensorObs, UpdateResult
 
 
 @dataclass
@@ -104,7 +104,10 @@ class SACLearner(Learner):
         return self.actor(self.flatten(obs), deterministic)[0]
 
     # ------------------------------------------------------------------------------------------------------ losses
-    def critic_loss(self, batch: ReplayBatch, entropy_coef: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def critic_loss(
+        self, batch: ReplayBatch, entropy_coef: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+        """(loss, stats, |TD error| per sample (B,) averaged over the critics, the new priorities under PER)."""
         obs, next_obs = self.flatten(batch.obs), self.flatten(batch.next_obs)
         with torch.no_grad():
             next_actions, next_log_prob = self.actor(next_obs)  # (B, A), (B,)
@@ -115,8 +118,8 @@ class SACLearner(Learner):
         q = self.critic(obs, batch.actions)  # (E, B)
         # Importance weights (all ones for uniform replay) scale each sample's squared error.
         loss = 0.5 * ((q - target).pow(2) * batch.weights).mean(1).sum()
-        self.td_errors = (q.detach() - target).abs().mean(0)  # (B,), for prioritized replay
-        return loss, {"critic_loss": loss.item(), "q_mean": q.detach().mean().item()}
+        td_errors = (q.detach() - target).abs().mean(0)  # (B,)
+        return loss, {"critic_loss": loss.item(), "q_mean": q.detach().mean().item()}, td_errors
 
     def actor_loss(
         self, obs: torch.Tensor, actions_pi: torch.Tensor, log_prob: torch.Tensor, entropy_coef: torch.Tensor
@@ -131,7 +134,7 @@ class SACLearner(Learner):
         return -(self.log_entropy_coef * (log_prob.detach() + self.target_entropy)).mean()
 
     # ------------------------------------------------------------------------------------------------------ update
-    def update(self, batch: ReplayBatch) -> dict[str, float]:
+    def update(self, batch: ReplayBatch) -> UpdateResult:
         obs = self.flatten(batch.obs)
         actions_pi, log_prob = self.actor(obs)  # (B, A), (B,)
         entropy_coef = self.entropy_coef
@@ -143,7 +146,7 @@ class SACLearner(Learner):
             self.optimizers["entropy_coef"].step()
             stats["entropy_coef_loss"] = ent_loss.item()
 
-        critic_loss, info = self.critic_loss(batch, entropy_coef)
+        critic_loss, info, td_errors = self.critic_loss(batch, entropy_coef)
         self.optimizers["critic"].zero_grad()
         critic_loss.backward()
         self.optimizers["critic"].step()
@@ -158,4 +161,4 @@ class SACLearner(Learner):
         self.n_updates += 1
         if self.n_updates % self.config.target_update_interval == 0:
             polyak_update(self.critic.parameters(), self.critic_target.parameters(), self.config.tau)
-        return stats
+        return UpdateResult(stats, td_errors)

@@ -24,7 +24,7 @@ from hrlkit.errors import HrlkitError
 from hrlkit.learners.base import Learner
 from hrlkit.learners.common import make_adam, polyak_update, td_target
 from hrlkit.nn import DeterministicActor, ObsFlattener, QEnsemble
-from hrlkit.types import ReplayBatch, TensorObs
+from hrlkit.types import ReplayBatch, TensorObs, UpdateResult
 
 
 @dataclass
@@ -107,7 +107,8 @@ class TD3Learner(Learner):
             actions = (actions + self.config.exploration_noise * torch.randn_like(actions)).clamp(-1.0, 1.0)
         return actions
 
-    def critic_loss(self, batch: ReplayBatch) -> tuple[torch.Tensor, dict[str, float]]:
+    def critic_loss(self, batch: ReplayBatch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
+        """(loss, stats, |TD error| per sample (B,) averaged over the critics, the new priorities under PER)."""
         cfg = self.config
         obs, next_obs = self.flatten(batch.obs), self.flatten(batch.next_obs)
         with torch.no_grad():
@@ -121,15 +122,15 @@ class TD3Learner(Learner):
             target = td_target(batch.rewards, batch.terminated, next_q, cfg.gamma)  # (B,)
         q = self.critic(obs, batch.actions)  # (E, B)
         loss = ((q - target).pow(2) * batch.weights).mean(1).sum()
-        self.td_errors = (q.detach() - target).abs().mean(0)  # (B,), for prioritized replay
-        return loss, {"critic_loss": loss.item(), "q_mean": q.detach().mean().item()}
+        td_errors = (q.detach() - target).abs().mean(0)  # (B,)
+        return loss, {"critic_loss": loss.item(), "q_mean": q.detach().mean().item()}, td_errors
 
     def actor_loss(self, obs: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         loss = -self.critic.first(obs, self.actor(obs)).mean()  # Q_1 only, as in the paper
         return loss, {"actor_loss": loss.item()}
 
-    def update(self, batch: ReplayBatch) -> dict[str, float]:
-        critic_loss, stats = self.critic_loss(batch)
+    def update(self, batch: ReplayBatch) -> UpdateResult:
+        critic_loss, stats, td_errors = self.critic_loss(batch)
         self.optimizers["critic"].zero_grad()
         critic_loss.backward()
         self.optimizers["critic"].step()
@@ -141,4 +142,4 @@ class TD3Learner(Learner):
             self.optimizers["actor"].step()
             stats.update(info)
             polyak_update(self._online, self._targets, self.config.tau)
-        return stats
+        return UpdateResult(stats, td_errors)

@@ -84,12 +84,12 @@ def test_huber_and_mse_losses_with_importance_weights_by_hand():
     online = [[0.0, 0.0, 0.0], [2.0, 1.0, 4.0], [3.0, 0.0, 0.0]]
     # sample 0: Q(0, 1) = 0, y = 3.5 -> error 3.5; sample 1: Q(2, 0) = 3, y = -1 -> error 4
     huber = learner_with(online, TARGET)
-    loss, _ = huber.critic_loss(batch([0, 2], [1, 0], [1.0, -1.0], [1, 1], [0.0, 1.0], weights=[1.0, 0.5]))
+    loss, _, td_errors = huber.critic_loss(batch([0, 2], [1, 0], [1.0, -1.0], [1, 1], [0.0, 1.0], weights=[1.0, 0.5]))
     # huber(d) = |d| - 0.5 for |d| > 1: 3.0 and 3.5; weighted mean (3.0 * 1 + 3.5 * 0.5) / 2
     assert loss.item() == pytest.approx((3.0 + 1.75) / 2)
-    assert huber.td_errors.tolist() == [3.5, 4.0]
+    assert td_errors.tolist() == [3.5, 4.0]
     mse = learner_with(online, TARGET, loss="mse")
-    loss, _ = mse.critic_loss(batch([0, 2], [1, 0], [1.0, -1.0], [1, 1], [0.0, 1.0], weights=[1.0, 0.5]))
+    loss, _, _ = mse.critic_loss(batch([0, 2], [1, 0], [1.0, -1.0], [1, 1], [0.0, 1.0], weights=[1.0, 0.5]))
     assert loss.item() == pytest.approx((3.5**2 + 0.5 * 4.0**2) / 2)
 
 
@@ -123,7 +123,7 @@ def test_gradient_norm_is_clipped():
     learner = DQNLearner(gym.spaces.Box(-1, 1, (2,)), ACTIONS, DQNConfig(hidden=(8,), max_grad_norm=0.01, lr=1.0))
     b = ReplayBatch(torch.randn(16, 2) * 100, torch.randint(0, 3, (16,)), torch.full((16,), 1e3),
                     torch.randn(16, 2), torch.zeros(16), torch.ones(16), torch.arange(16))  # fmt: skip
-    loss, _ = learner.critic_loss(b)
+    loss, _, _ = learner.critic_loss(b)
     loss.backward()
     raw = torch.sqrt(sum(p.grad.pow(2).sum() for p in learner.q.parameters()))
     learner.optimizers["q"].zero_grad()
@@ -167,8 +167,11 @@ def test_agent_feeds_td_errors_back_as_priorities():
             Transition(np.array([s]), np.array([a]), np.array([r]), np.array([s2]), np.array([term > 0]), None, {})
         )
     assert sampler.sum_tree[np.array([0, 1])].tolist() == [1.0, 1.0]  # both at the initial max priority
+    results = []
+    update = learner.update
+    learner.update = lambda b: results.append(update(b)) or results[-1]  # keep what the pipeline got back
     agent.update(1)
-    td = learner.td_errors.detach().numpy()  # the errors of the batch just learned from
+    td = results[0].td_errors.detach().numpy()  # the errors of the batch just learned from
     # entry 0: |Q(0,1) - 3.5| = 3.5, entry 1: |Q(2,0) - (-1)| = 1, both before the step; priorities = |delta| + eps
     assert sorted(set(np.round(td, 5).tolist())) == [1.0, 3.5]
     np.testing.assert_allclose(sampler.sum_tree[np.array([0, 1])], [3.5 + 1e-6, 1.0 + 1e-6], rtol=1e-6)

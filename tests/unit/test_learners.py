@@ -101,7 +101,7 @@ def test_sac_critic_loss_by_hand(monkeypatch):
 
     monkeypatch.setattr(learner.actor, "forward", actor_forward)
     monkeypatch.setattr(learner.critic_target, "forward", target_forward)
-    loss, stats = learner.critic_loss(batch, entropy_coef=t(0.5))
+    loss, stats, td_errors = learner.critic_loss(batch, entropy_coef=t(0.5))
 
     # soft V' = min Q' - 0.5 log pi = [2 + 0.5, 1 - 0.2, -2 - 1.0] = [2.5, 0.8, -3.0]
     # y = [1 + 0.9 * 2.5, -1 (terminated), 0.5 + 0.9 * -3.0] = [3.25, -1.0, -2.2]
@@ -112,7 +112,7 @@ def test_sac_critic_loss_by_hand(monkeypatch):
     assert stats["critic_loss"] == pytest.approx(6.4675, rel=1e-6)
     assert stats["q_mean"] == pytest.approx(0.0, abs=1e-7)
     # |Q - y| averaged over critics: [(2.25 + 4.25) / 2, (2 + 0) / 2, (3.2 + 1.2) / 2]
-    torch.testing.assert_close(learner.td_errors, t([3.25, 1.0, 2.2]))
+    torch.testing.assert_close(td_errors, t([3.25, 1.0, 2.2]))
     # The target is built from s' and the actor's a' ~ pi(.|s'), never from s.
     assert torch.equal(seen["actor_obs"], batch.next_obs)
     assert torch.equal(seen["target_obs"], batch.next_obs)
@@ -125,7 +125,7 @@ def test_sac_critic_loss_weights_scale_each_sample(monkeypatch):
     monkeypatch.setattr(learner.actor, "forward", lambda obs, deterministic=False: (t(NEXT_ACTIONS), t(NEXT_LOG_PROB)))
     monkeypatch.setattr(learner.critic_target, "forward", lambda obs, actions: t(TARGET_Q))
     batch = make_batch()._replace(weights=t([0.0, 1.0, 2.0]))
-    loss, _ = learner.critic_loss(batch, entropy_coef=t(0.5))
+    loss, _, _ = learner.critic_loss(batch, entropy_coef=t(0.5))
     # squared errors as above, weighted: Q_1 (0 + 4 + 20.48) / 3, Q_2 (0 + 0 + 2.88) / 3; loss = 0.5 * 27.36 / 3
     assert loss.item() == pytest.approx(4.56, rel=1e-6)
 
@@ -146,7 +146,7 @@ def test_td3_critic_loss_by_hand(monkeypatch):
 
     monkeypatch.setattr(learner.actor_target, "forward", actor_target_forward)
     monkeypatch.setattr(learner.critic_target, "forward", target_forward)
-    loss, stats = learner.critic_loss(batch)
+    loss, stats, _ = learner.critic_loss(batch)
 
     # y = r + 0.9 (1 - d) min Q' = [1 + 1.8, -1, 0.5 - 1.8] = [2.8, -1.0, -1.3] (no entropy term)
     # Q_1 = 1:  (Q - y)^2 = [3.24, 4, 5.29]   -> 12.53 / 3
@@ -206,7 +206,7 @@ def test_entropy_coef_loss_sign(log_prob, direction):
 def test_fixed_entropy_coef_has_no_optimizer():
     learner = SACLearner(OBS_SPACE, ACT_SPACE, SACConfig(hidden=(4,), entropy_coef_init=0.2, learn_entropy_coef=False))
     assert "entropy_coef" not in learner.optimizers
-    stats = learner.update(make_batch(8))
+    stats = learner.update(make_batch(8)).stats
     assert stats["entropy_coef"] == pytest.approx(0.2)
     assert learner.entropy_coef.item() == pytest.approx(0.2)
 
@@ -304,14 +304,14 @@ def test_update_leaves_only_the_critic_loss_gradient_on_the_critic(algo):
     reference = copy.deepcopy(learner)
     batch = make_batch(16)
     torch.manual_seed(1)
-    stats = learner.update(batch)
+    stats = learner.update(batch).stats
     assert "actor_loss" in stats
     torch.manual_seed(1)
     if algo == "sac":
         reference.actor(reference.flatten(batch.obs))  # the update samples a~ ~ pi(.|s) first: same random draws
-        loss, _ = reference.critic_loss(batch, reference.entropy_coef)
+        loss, _, _ = reference.critic_loss(batch, reference.entropy_coef)
     else:
-        loss, _ = reference.critic_loss(batch)
+        loss, _, _ = reference.critic_loss(batch)
     loss.backward()
     for p, q in zip(learner.critic.parameters(), reference.critic.parameters(), strict=True):
         torch.testing.assert_close(p.grad, q.grad)
@@ -328,14 +328,14 @@ def test_td3_policy_delay():
     )
     critic0 = params(learner.critic)
 
-    stats = learner.update(batch)  # critic step only
+    stats = learner.update(batch).stats  # critic step only
     assert "actor_loss" not in stats
     assert not same(params(learner.critic), critic0)
     assert same(params(learner.actor), actor0)
     assert same(params(learner.actor_target), actor_target0)
     assert same(params(learner.critic_target), critic_target0)
 
-    stats = learner.update(batch)  # critic step, actor step, then Polyak on all targets
+    stats = learner.update(batch).stats  # critic step, actor step, then Polyak on all targets
     assert "actor_loss" in stats
     actor2 = params(learner.actor)
     assert not same(actor2, actor0)
@@ -352,7 +352,7 @@ def test_sac_update_moves_every_part_and_polyaks_the_critic():
     learner = SACLearner(OBS_SPACE, ACT_SPACE, SACConfig(hidden=(8,), tau=0.1))
     actor0, critic0, target0 = params(learner.actor), params(learner.critic), params(learner.critic_target)
     log_alpha0 = learner.log_entropy_coef.item()
-    stats = learner.update(make_batch(16))
+    stats = learner.update(make_batch(16)).stats
     assert {"critic_loss", "actor_loss", "entropy_coef", "entropy_coef_loss", "q_mean"} <= set(stats)
     assert stats["entropy_coef"] == pytest.approx(1.0)  # the coefficient before this step's update
     assert learner.log_entropy_coef.item() != log_alpha0
@@ -384,7 +384,7 @@ def test_ddpg_config_builds_one_critic_without_target_noise(monkeypatch):
     assert torch.equal(seen["actions"], mu)  # no smoothing noise on the target action
     monkeypatch.undo()
     actor0 = params(learner.actor)
-    assert "actor_loss" in learner.update(batch)  # the actor moves on every update
+    assert "actor_loss" in learner.update(batch).stats  # the actor moves on every update
     assert not same(params(learner.actor), actor0)
 
 

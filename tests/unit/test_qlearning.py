@@ -40,11 +40,11 @@ def test_update_by_hand() -> None:
     b = batch([0, 2], [1, 0], [1.0, -1.0], [1, 0], [0.0, 1.0])
     np.testing.assert_allclose(learner.target(b), [3.7, -1.0])
     np.testing.assert_allclose(learner.td_error(b), [1.7, -1.5])
-    stats = learner.update(b)
+    stats, td_errors = learner.update(b)
     np.testing.assert_allclose(learner.table, [[1.0, 2.85], [3.0, -1.0], [-0.25, 4.0]])
     assert stats["td_error"] == pytest.approx((1.7 + 1.5) / 2)
     assert stats["q_mean"] == pytest.approx((2.0 + 0.5) / 2)
-    np.testing.assert_allclose(learner.td_errors.numpy(), [1.7, 1.5])
+    np.testing.assert_allclose(td_errors.numpy(), [1.7, 1.5])
     # The next transition bootstraps from the updated row: (s1, a0, r 0, s' 0): y = 0.9 * 2.85, Q(1, 0) = 3 + 0.5 (y - 3).
     learner.update(batch([1], [0], [0.0], [0], [0.0]))
     assert learner.table[1, 0] == pytest.approx(3.0 + 0.5 * (0.9 * 2.85 - 3.0))

@@ -36,6 +36,7 @@ from hrlkit.agents.base import Transition
 from hrlkit.agents.flat import rng_state, set_rng_state
 from hrlkit.agents.hdqn.config import HDQNConfig
 from hrlkit.agents.levels import learners_tree, load_learners_tree, load_replay_tree, replay_tree
+from hrlkit.agents.pipeline import UpdatePipeline
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.errors import HrlkitError
@@ -108,6 +109,12 @@ class HDQNAgent:
         self.low = DQNLearner(low_space, low_actions, cfg.controller.learner_config(), device=run.device)
         self.high_buffer = ReplayBuffer(max(1, cfg.meta_buffer_size), state_space, goal_space, 1, run.device)
         self.low_buffer = ReplayBuffer(max(1, replay.buffer_size // n_envs), low_space, low_actions, n_envs, run.device)
+        self.low_pipeline = UpdatePipeline(
+            self.low_buffer, self.low, self.low.config.batch_size, prefix="controller/train/"
+        )
+        self.high_pipeline = UpdatePipeline(
+            self.high_buffer, self.high, self.high.config.batch_size, prefix="meta/train/"
+        )
         self.rng = np.random.default_rng(run.seed)
         # Per env: the subgoal in flight and its meta transition so far.
         self.need_goal = np.ones(n_envs, np.bool_)  # a new subgoal is due at the next act
@@ -280,18 +287,11 @@ class HDQNAgent:
     def update(self, gradient_steps: int) -> dict[str, float]:
         """`gradient_steps` controller updates from D1 and, once D2 holds `meta_learning_starts` transitions,
         `gradient_steps` meta-controller updates from D2 (Algorithm 1 updates both at every env step)."""
-        stats: dict[str, float] = {}
-        low: dict[str, float] = {}
-        for _ in range(gradient_steps):
-            low = self.low.update(self.low_buffer.sample(self.low.config.batch_size, self.rng))
-            self.n_low_updates += 1
-        stats.update({f"controller/train/{k}": v for k, v in low.items()})
+        stats = self.low_pipeline.run(gradient_steps, self.rng)
+        self.n_low_updates += gradient_steps
         if len(self.high_buffer) >= max(1, self.cfg.meta_learning_starts):
-            high: dict[str, float] = {}
-            for _ in range(gradient_steps):
-                high = self.high.update(self.high_buffer.sample(self.high.config.batch_size, self.rng))
-                self.n_high_updates += 1
-            stats.update({f"meta/train/{k}": v for k, v in high.items()})
+            stats.update(self.high_pipeline.run(gradient_steps, self.rng))
+            self.n_high_updates += gradient_steps
         eps = self.controller_epsilons()
         stats["hdqn/meta_epsilon"] = self.meta_epsilon()
         stats["hdqn/controller_epsilon"] = float(eps.mean())

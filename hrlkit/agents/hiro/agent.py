@@ -23,9 +23,10 @@ from hrlkit.agents.base import Transition
 from hrlkit.agents.flat import rng_state, set_rng_state
 from hrlkit.agents.hiro.config import HIROConfig
 from hrlkit.agents.levels import learners_tree, load_learners_tree, load_replay_tree, replay_tree
+from hrlkit.agents.pipeline import UpdatePipeline
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.buffers.prioritized import make_sampler
-from hrlkit.buffers.segments import SegmentBuffer
+from hrlkit.buffers.segments import SegmentBatch, SegmentBuffer
 from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
@@ -118,6 +119,14 @@ class HIROAgent:
         sampler = make_sampler(replay, cfg.high_buffer_size, anneal)
         self.high_buffer = SegmentBuffer(cfg.high_buffer_size, S, A, G, self.c, run.device, sampler)
         self.rng = np.random.default_rng(run.seed)
+        # The correction's candidate draws: an explicit generator, saved in checkpoints, so the relabelling neither
+        # depends on nor disturbs the global torch stream.
+        self.relabel_generator = torch.Generator(device=self.device).manual_seed(int(run.seed) + 7919)
+        self.low_pipeline = UpdatePipeline(self.low_buffer, self.low, cfg.low.batch_size, prefix="low/train/")
+        self.high_pipeline = UpdatePipeline(
+            self.high_buffer, self.high, cfg.high.batch_size, [self.correct_goals] if cfg.relabel else [],
+            to_learner=self.high_transitions, prefix="high/train/",
+        )  # fmt: skip
         self._goal_low_t = torch.as_tensor(self.goal_low, device=self.device)
         self._goal_high_t = torch.as_tensor(self.goal_high, device=self.device)
         # Per-env segment in flight.
@@ -260,20 +269,17 @@ class HIROAgent:
         self.env_steps += self.n_envs
 
     def update(self, gradient_steps: int) -> dict[str, float]:
-        """Low level: `gradient_steps` updates; high level: `high_gradient_steps` x n_envs updates every c calls of this
-        method (every c vector-env steps with the default train_freq = 1, in which n_envs decisions are made; every
-        c x train_freq with a larger one)."""
-        stats: dict[str, float] = {}
-        low: dict[str, float] = {}
-        for _ in range(gradient_steps):
-            low = self.low.update(self.low_buffer.sample(self.low.config.batch_size, self.rng))
-            self.n_low_updates += 1
-        stats.update({f"low/train/{k}": v for k, v in low.items()})
+        """Low level: `gradient_steps` steps of its pipeline; high level: `high_gradient_steps` x n_envs steps of its
+        pipeline every c calls of this method (every c vector-env steps with the default train_freq = 1, in which
+        n_envs decisions are made; every c x train_freq with a larger one)."""
+        stats = self.low_pipeline.run(gradient_steps, self.rng)
+        self.n_low_updates += gradient_steps
         self.vec_updates += 1
         ready = len(self.high_buffer) >= max(1, self.cfg.high_learning_starts)
         if self.vec_updates % self.c == 0 and ready and self.env_steps >= self.cfg.low_pretrain_env_steps:
-            for _ in range(self.cfg.high_gradient_steps * self.n_envs):
-                stats.update(self.update_high())
+            n_high = self.cfg.high_gradient_steps * self.n_envs
+            stats.update(self.high_pipeline.run(n_high, self.rng))
+            self.n_high_updates += n_high
         for k, values in self._stats.items():
             stats[k] = float(np.mean(values))
         self._stats.clear()
@@ -285,31 +291,37 @@ class HIROAgent:
             states = states.index_select(-1, self._low_state_idx_t)
         return self.low.act(torch.cat([states, goals], dim=-1), deterministic=True)
 
-    def update_high(self) -> dict[str, float]:
-        batch = self.high_buffer.sample(self.high.config.batch_size, self.rng)
-        goals = batch.goals
-        out: dict[str, float] = {}
-        if self.cfg.relabel:
-            idx = torch.as_tensor(self.goal_idx, device=self.device)
-            relabeled = hiro_relabel_goals(
-                batch.goals, batch.states_seq, batch.states_seq[..., idx], batch.actions_seq, batch.lengths,
-                self.low_policy, self._goal_low_t, self._goal_high_t, self.cfg.relabel_samples,
-            )  # fmt: skip
-            goals = relabeled.goals
-            out["hiro/relabel_kept_original"] = (relabeled.choice == 0).float().mean().item()
-            out["hiro/relabel_achieved"] = (relabeled.choice == 1).float().mean().item()
-            out["hiro/relabel_sampled"] = (relabeled.choice >= 2).float().mean().item()
-        # Goals in the high learner's normalised action space: 2 (g - low) / (high - low) - 1.
-        norm_goals = 2.0 * (goals - self._goal_low_t) / (self._goal_high_t - self._goal_low_t) - 1.0
-        high_batch = ReplayBatch(
+    def correct_goals(self, batch: SegmentBatch) -> tuple[SegmentBatch, dict[str, float]]:
+        """The off-policy correction as a batch transform: each segment's goal replaced by the candidate that best
+        explains its low-level actions under the current low level (`hrlkit.goals.relabel.hiro_relabel_goals`),
+        candidates drawn from the agent's own generator (saved in checkpoints)."""
+        idx = torch.as_tensor(self.goal_idx, device=self.device)
+        relabeled = hiro_relabel_goals(
+            batch.goals, batch.states_seq, batch.states_seq[..., idx], batch.actions_seq, batch.lengths,
+            self.low_policy, self._goal_low_t, self._goal_high_t, self.cfg.relabel_samples,
+            generator=self.relabel_generator,
+        )  # fmt: skip
+        stats = {
+            "hiro/relabel_kept_original": (relabeled.choice == 0).float().mean().item(),
+            "hiro/relabel_achieved": (relabeled.choice == 1).float().mean().item(),
+            "hiro/relabel_sampled": (relabeled.choice >= 2).float().mean().item(),
+        }
+        return batch._replace(goals=relabeled.goals), stats
+
+    def high_transitions(self, batch: SegmentBatch) -> ReplayBatch:
+        """Segments as the high learner's transitions (s_t, g_t, sum of rewards, s_{t+k}), with goals in its
+        normalised action space: 2 (g - low) / (high - low) - 1."""
+        norm_goals = 2.0 * (batch.goals - self._goal_low_t) / (self._goal_high_t - self._goal_low_t) - 1.0
+        return ReplayBatch(
             obs=batch.states_seq[:, 0], actions=norm_goals, rewards=batch.rewards, next_obs=batch.next_states,
             terminated=batch.terminated, weights=batch.weights, indices=batch.indices,
         )  # fmt: skip
-        out.update({f"high/train/{k}": v for k, v in self.high.update(high_batch).items()})
-        if self.high_buffer.sampler is not None:  # priorities from the TD errors of the relabeled transitions
-            self.high_buffer.update_priorities(batch.indices, self.high.td_errors)
+
+    def update_high(self) -> dict[str, float]:
+        """One step of the high level's pipeline: sample segments, correct their goals, update, priorities."""
+        stats = self.high_pipeline.step(self.rng)
         self.n_high_updates += 1
-        return out
+        return stats
 
     def _stat(self, key: str, value: float) -> None:
         self._stats.setdefault(key, []).append(value)
@@ -329,6 +341,7 @@ class HIROAgent:
             "counters": [self.env_steps, self.n_low_updates, self.n_high_updates, self.vec_updates],
             "stats": {k: list(v) for k, v in self._stats.items()},
             "rng": rng_state(self.rng),
+            "relabel_rng": self.relabel_generator.get_state(),
         }
 
     def load_state_tree(self, tree: dict[str, Any]) -> None:
@@ -344,6 +357,8 @@ class HIROAgent:
         self.env_steps, self.n_low_updates, self.n_high_updates, self.vec_updates = (int(x) for x in tree["counters"])
         self._stats = {k: list(v) for k, v in tree["stats"].items()}
         set_rng_state(self.rng, tree["rng"])
+        if "relabel_rng" in tree:  # checkpoints before the correction had its own generator keep a fresh one
+            self.relabel_generator.set_state(torch.as_tensor(tree["relabel_rng"], dtype=torch.uint8).cpu())
 
     def replay_state(self) -> dict[str, np.ndarray]:
         return replay_tree({"low": self.low_buffer, "high": self.high_buffer})
