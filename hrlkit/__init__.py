@@ -9,7 +9,19 @@ __version__ = "0.1.0"
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")  # pygame (classic-control rendering) greets on stdout
 
 from hrlkit.algorithms import (  # noqa: E402
-    DDPG, DQN, HDQN, HIRO, NPG, PPO, SAC, TD3, TRPO, VPG, Algorithm, OptionCritic, QLearning,
+    DDPG,
+    DQN,
+    HDQN,
+    HIRO,
+    NPG,
+    PPO,
+    SAC,
+    TD3,
+    TRPO,
+    VPG,
+    Algorithm,
+    OptionCritic,
+    QLearning,
 )  # fmt: skip
 from hrlkit.training.evaluate import evaluate  # noqa: E402
 
