@@ -30,6 +30,7 @@ import torch
 from hrlkit.agents import FlatAgent
 from hrlkit.agents.base import Agent
 from hrlkit.agents.hdqn import HDQNAgent, HDQNConfig
+from hrlkit.agents.her import HindsightRelabel, env_goal_functions
 from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.agents.option_critic import OptionCriticAgent, OptionCriticConfig
 from hrlkit.agents.rollout import RolloutAgent
@@ -333,6 +334,18 @@ class OffPolicyAlgorithm(Algorithm):
     """Algorithms that learn from replay (`hrlkit.training.off_policy`); their config has a `replay` group."""
 
     uses_replay = True
+    supports_her: ClassVar[bool] = False
+
+    def _make_agent(self) -> Agent:
+        if self.replay.her.enabled and not self.supports_her:
+            raise HrlkitError(
+                f"--her applies to sac, td3, ddpg and dqn, not {self.name}: drop --her (hindsight at HIRO's high level "
+                "is not available yet)"
+            )
+        return self._make_replay_agent()
+
+    def _make_replay_agent(self) -> Agent:
+        raise NotImplementedError
 
     @property
     def replay(self) -> ReplayConfig:
@@ -367,15 +380,27 @@ class OnPolicyAlgorithm(Algorithm):
 
 class _FlatOffPolicy(OffPolicyAlgorithm):
     learner_cls: ClassVar[type]
+    supports_her = True
 
-    def _make_agent(self) -> FlatAgent:
+    def _make_replay_agent(self) -> FlatAgent:
         run, replay, cfg = self.config.run, self.replay, self.config.algo_config
         obs_space, act_space = self.envs.single_observation_space, self.envs.single_action_space
         learner = self.learner_cls(obs_space, act_space, cfg, device=run.device)
         rows = max(1, replay.buffer_size // run.n_envs)
         sampler = make_sampler(replay, rows * run.n_envs, replay.is_weight_anneal_env_steps or run.total_env_steps)
         buffer = ReplayBuffer(rows, obs_space, act_space, run.n_envs, device=run.device, sampler=sampler)
-        return FlatAgent(learner, buffer, cfg.batch_size, seed=run.seed, exploration=self._exploration())
+        transforms = []
+        if replay.her.enabled:
+            compute_reward, compute_terminated = env_goal_functions(self.envs.envs[0])
+            her = replay.her
+            transforms.append(
+                HindsightRelabel(
+                    buffer, compute_reward, compute_terminated, her.strategy, her.n_sampled_goal, seed=run.seed + 31
+                )
+            )
+        return FlatAgent(
+            learner, buffer, cfg.batch_size, seed=run.seed, exploration=self._exploration(), transforms=transforms
+        )
 
     def _exploration(self):
         return None
@@ -487,7 +512,7 @@ class HDQN(OffPolicyAlgorithm):
     name = "hdqn"
     config_cls = HDQNConfig
 
-    def _make_agent(self) -> HDQNAgent:
+    def _make_replay_agent(self) -> HDQNAgent:
         run = self.config.run
         return HDQNAgent(
             self.observation_space, self.action_space, self.config.algo_config, run.n_envs, run, self.replay
@@ -500,7 +525,7 @@ class HIRO(OffPolicyAlgorithm):
     name = "hiro"
     config_cls = HIROConfig
 
-    def _make_agent(self) -> HIROAgent:
+    def _make_replay_agent(self) -> HIROAgent:
         run = self.config.run
         return HIROAgent(
             self.observation_space, self.action_space, self.config.algo_config, run.n_envs, run, self.replay
@@ -513,7 +538,7 @@ class OptionCritic(OffPolicyAlgorithm):
     name = "option-critic"
     config_cls = OptionCriticConfig
 
-    def _make_agent(self) -> OptionCriticAgent:
+    def _make_replay_agent(self) -> OptionCriticAgent:
         run = self.config.run
         return OptionCriticAgent(
             self.observation_space, self.action_space, self.config.algo_config, run.n_envs, run, self.replay

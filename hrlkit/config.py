@@ -73,6 +73,19 @@ class RunConfig:
 
 
 @dataclass
+class HERConfig:
+    """Hindsight Experience Replay (Andrychowicz et al. 2017) for goal envs; `--her true` turns it on."""
+
+    enabled: bool = False
+    """relabel sampled transitions with goals achieved later in the same episode (SAC, TD3, DDPG, DQN on goal envs)"""
+    strategy: str = "future"
+    """which achieved goal replaces the desired one: future (same step or later), final (the episode's last), episode
+    (any step of the episode)"""
+    n_sampled_goal: int = 4
+    """k: relabelled samples per real one; a sampled transition is relabelled with probability 1 - 1/(k+1)"""
+
+
+@dataclass
 class ReplayConfig:
     """The off-policy loop's collection schedule and its replay buffer (absent for on-policy algorithms)."""
 
@@ -97,6 +110,7 @@ class ReplayConfig:
     """PER: added to |TD error| so that no transition has probability zero"""
     save_replay_buffer: bool = True
     """store the replay buffer with each checkpoint (needed for an exact resume)"""
+    her: HERConfig = field(default_factory=HERConfig)
 
 
 REPLAY_FIELDS = frozenset(f.name for f in dataclasses.fields(ReplayConfig))
@@ -263,6 +277,10 @@ def resolve_key(tc: TrainConfig, key: str) -> str:
     candidates = [k for k in (f"{g}.{key}" for g in tc.groups()) if k in known]
     if len(candidates) == 1:
         return candidates[0]
+    # A group with an on/off switch is named by itself: `--her true` is `replay.her.enabled`.
+    switch = [k for k in (f"{g}.{key}.enabled" for g in ("", *tc.groups())) if k.lstrip(".") in known]
+    if len(switch) == 1:
+        return switch[0].lstrip(".")
     flag = "--" + key.replace("_", "-")
     if key.split(".")[-1] in REPLAY_FIELDS and tc.replay is None:
         raise HrlkitError(f"{flag} is a replay setting and {tc.algo} has no replay buffer: drop it")

@@ -60,7 +60,8 @@ class FlatAgent:
         transforms: Sequence[Transform[ReplayBatch]] = (),
     ) -> None:
         self.learner, self.buffer, self.batch_size = learner, buffer, batch_size
-        self.pipeline = UpdatePipeline(buffer, learner, batch_size, transforms)
+        self.transforms = list(transforms)
+        self.pipeline = UpdatePipeline(buffer, learner, batch_size, self.transforms)
         self.device = learner.device
         space = learner.action_space
         self.scaler = ActionScaler(space) if isinstance(space, gym.spaces.Box) else None
@@ -103,7 +104,7 @@ class FlatAgent:
     def observe(self, transition: Transition) -> None:
         obs, env_actions, rewards, next_obs, terminated, truncated, infos = transition
         actions = self.scaler.to_normalised(env_actions) if self.scaler is not None else env_actions
-        self.buffer.add(obs, actions, rewards, next_obs, terminated)
+        self.buffer.add(obs, actions, rewards, next_obs, terminated, truncated)
         self.env_steps += len(rewards)
 
     def update(self, gradient_steps: int) -> dict[str, float]:
@@ -124,6 +125,7 @@ class FlatAgent:
             "learner_extra": self.learner.extra_state(),
             "rng": rng_state(self.rng),
             "env_steps": self.env_steps,
+            "transforms": [t.state_dict() for t in self.transforms if hasattr(t, "state_dict")],
         }
 
     def load_state_tree(self, tree: dict[str, Any]) -> None:
@@ -139,6 +141,15 @@ class FlatAgent:
         self.learner.load_extra_state(tree["learner_extra"])
         set_rng_state(self.rng, tree["rng"])
         self.env_steps = int(tree.get("env_steps", 0))
+        stateful = [t for t in self.transforms if hasattr(t, "load_state_dict")]
+        saved = tree.get("transforms", [])
+        if len(saved) != len(stateful):
+            raise HrlkitError(
+                f"checkpoint holds the state of {len(saved)} batch transforms, this model has {len(stateful)}: resume "
+                "with the replay settings it was trained with (--her)"
+            )
+        for t, state in zip(stateful, saved, strict=True):
+            t.load_state_dict(state)
 
     def replay_state(self) -> dict[str, np.ndarray]:
         return self.buffer.state_dict()

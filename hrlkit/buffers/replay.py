@@ -6,7 +6,15 @@ with one fancy-index per array.
 
 `next_obs` is stored explicitly rather than recovered from the following row: with vector envs that auto-reset, the
 following row holds the *reset* observation, and the true final observation must be kept (see
-`hrlkit.training.off_policy`). For Dict observations each key gets its own array.
+`hrlkit.training.loop`). For Dict observations each key gets its own array.
+
+Episode structure (what hindsight relabelling needs: "a later step of the same episode"). Rows are numbered by a
+global counter that never wraps (`written` rows so far; the ring row of global row g is g % capacity). For each stored
+(row, env) the buffer keeps the global rows where that step's episode starts and ends (`ep_start`, `ep_end`; `ep_end`
+is -1 while the episode is still running, and its last row is then the newest one). A step whose episode began
+before the oldest row still stored has lost its first steps to the ring: `valid_episode_bounds` clips the start to
+the oldest stored row, so no goal is ever taken from an overwritten row. Both arrays, `written` and each env's
+running episode start are part of `state_dict`, so a resume stays exact.
 """
 
 from __future__ import annotations
@@ -55,8 +63,9 @@ class ReplayBuffer:
         sampler: None for uniform sampling, or a `PrioritizedSampler` over `capacity * n_envs` entries (PER); then
             `sample` returns importance weights and `update_priorities` takes the learner's TD errors.
 
-    Memory: `bytes_per_transition` = 2 x obs bytes (obs and next_obs) + action bytes + 4 (reward) + 1 (terminated);
-    for Pendulum-v1 (3 float32 obs, 1 float32 action) that is 2*12 + 4 + 4 + 1 = 33 bytes, 33 MB per million.
+    Memory: `bytes_per_transition` = 2 x obs bytes (obs and next_obs) + action bytes + 4 (reward) + 1 (terminated)
+    + 16 (episode start and end, int64); for Pendulum-v1 (3 float32 obs, 1 float32 action) that is
+    2*12 + 4 + 4 + 1 + 16 = 49 bytes, 49 MB per million.
     """
 
     def __init__(
@@ -85,12 +94,17 @@ class ReplayBuffer:
         self.terminated = np.zeros((capacity, n_envs), dtype=np.bool_)  # 1 byte; a float32 tensor once sampled
         self.pos = 0  # next row to write
         self.full = False
+        # Episode bookkeeping in global rows (module docstring).
+        self.ep_start = np.zeros((capacity, n_envs), dtype=np.int64)
+        self.ep_end = np.full((capacity, n_envs), -1, dtype=np.int64)
+        self.written = 0  # global rows written so far; the next row's global index
+        self.running_start = np.zeros(n_envs, dtype=np.int64)  # global row where each env's running episode began
 
     # ----------------------------------------------------------------------------------------------------- sizes
     @property
     def bytes_per_transition(self) -> int:
         rows = self.capacity * self.n_envs
-        arrays = [self.obs, self.next_obs, self.actions, self.rewards, self.terminated]
+        arrays = [self.obs, self.next_obs, self.actions, self.rewards, self.terminated, self.ep_start, self.ep_end]
         return sum(_nbytes(a) for a in arrays) // rows
 
     @property
@@ -109,15 +123,28 @@ class ReplayBuffer:
         rewards: np.ndarray,
         next_obs: np.ndarray | Mapping[str, np.ndarray],
         terminated: np.ndarray,
+        truncated: np.ndarray | None = None,
     ) -> None:
-        """Write one row: every argument has a leading `n_envs` axis."""
+        """Write one row: every argument has a leading `n_envs` axis. `terminated | truncated` ends an env's episode
+        (only `terminated` stops bootstrapping; `truncated` defaults to none)."""
         self._write(self.obs, obs)
         self._write(self.next_obs, next_obs)
         self.actions[self.pos] = actions
         self.rewards[self.pos] = rewards
         self.terminated[self.pos] = terminated
+        g = self.written  # this row's global index
+        self.ep_start[self.pos] = self.running_start
+        self.ep_end[self.pos] = -1
+        done = np.asarray(terminated, bool) if truncated is None else np.asarray(terminated, bool) | truncated
+        for env in np.flatnonzero(done):
+            # Close the episode: every row of it still stored gets its end. Worked example: capacity 4, episode of
+            # env 0 from global row 3 to 6 -> rows max(3, 6 - 4 + 1) .. 6 = 3..6, ring rows 3, 0, 1, 2.
+            first = max(int(self.running_start[env]), g - self.capacity + 1)
+            self.ep_end[np.arange(first, g + 1) % self.capacity, env] = g
+            self.running_start[env] = g + 1
         if self.sampler is not None:
             self.sampler.on_write(self.pos * self.n_envs + np.arange(self.n_envs))
+        self.written += 1
         self.pos += 1
         if self.pos == self.capacity:
             self.full, self.pos = True, 0
@@ -128,6 +155,26 @@ class ReplayBuffer:
                 arr[self.pos] = value[k]
         else:
             store[self.pos] = value
+
+    # ------------------------------------------------------------------------------------------- episode structure
+    @property
+    def oldest(self) -> int:
+        """Global index of the oldest row still stored."""
+        return self.written - (self.capacity if self.full else self.pos)
+
+    def global_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Global indices (B,) of ring rows (B,). Worked example: capacity 4, written 6 (rows 0, 1 hold globals 4, 5;
+        rows 2, 3 hold 2, 3): ring row 1 -> 5, ring row 3 -> 3."""
+        newest_row = (self.written - 1) % self.capacity
+        return self.written - 1 - (newest_row - rows) % self.capacity
+
+    def valid_episode_bounds(self, rows: np.ndarray, envs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(first, last) global rows (B,), (B,) of the stored part of each sampled step's episode: the start clipped
+        to the oldest stored row, the end the newest row while the episode runs."""
+        first = np.maximum(self.ep_start[rows, envs], self.oldest)
+        end = self.ep_end[rows, envs]
+        last = np.where(end >= 0, end, self.written - 1)
+        return first, last
 
     # ------------------------------------------------------------------------------------------------------- read
     def sample_indices(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
@@ -181,7 +228,10 @@ class ReplayBuffer:
     # ------------------------------------------------------------------------------------------- save and restore
     def state_dict(self) -> dict[str, np.ndarray]:
         """Flat name -> array, for `np.savez` (loaded back with `allow_pickle=False`)."""
-        out: dict[str, np.ndarray] = {"pos": np.array(self.pos), "full": np.array(self.full)}
+        out: dict[str, np.ndarray] = {
+            "pos": np.array(self.pos), "full": np.array(self.full), "written": np.array(self.written),
+            "running_start": self.running_start, "ep_start": self.ep_start, "ep_end": self.ep_end,
+        }  # fmt: skip
         for name in ("obs", "next_obs"):
             store = getattr(self, name)
             if isinstance(store, dict):
@@ -213,6 +263,18 @@ class ReplayBuffer:
             self._check_shape(name, state, getattr(self, name))
             getattr(self, name)[...] = state[name]
         self.pos, self.full = int(state["pos"]), bool(state["full"])
+        if "ep_start" in state:
+            for name in ("ep_start", "ep_end", "running_start"):
+                self._check_shape(name, state, getattr(self, name))
+                getattr(self, name)[...] = state[name]
+            self.written = int(state["written"])
+        else:
+            # Saved before the buffer kept episode structure: nothing relabels from it (HER came with the structure);
+            # number the rows as if written once and leave every episode open.
+            self.written = self.capacity + self.pos if self.full else self.pos
+            self.ep_start[...] = self.oldest
+            self.ep_end[...] = -1
+            self.running_start[...] = self.oldest
 
     @staticmethod
     def _check_shape(key: str, state: Mapping[str, np.ndarray], target: np.ndarray) -> None:

@@ -9,13 +9,16 @@ import gymnasium as gym
 import numpy as np
 
 from hrlkit.errors import HrlkitError, close_matches
+from hrlkit.goals.functions import neg_distance_reward
 
 
 class NegativeDistanceReward(gym.Wrapper):
     """reward = -||achieved_goal - desired_goal||_2 for Dict goal envs (gymnasium-robotics mazes, Fetch).
 
     HIRO's maze protocol rewards the agent by the negative distance to the goal; gymnasium-robotics offers only a
-    sparse reward and a dense exp(-distance). Terminations and infos are the env's own.
+    sparse reward and a dense exp(-distance). Terminations and infos are the env's own. `compute_reward` gives the
+    same reward for any (achieved, desired) pair, vectorised (hindsight relabelling calls it), through the same
+    function as `step` (`hrlkit.goals.functions.neg_distance_reward`).
     """
 
     def __init__(self, env: gym.Env) -> None:
@@ -26,8 +29,11 @@ class NegativeDistanceReward(gym.Wrapper):
 
     def step(self, action: Any):
         obs, _, terminated, truncated, info = self.env.step(action)
-        reward = -float(np.linalg.norm(np.asarray(obs["achieved_goal"]) - np.asarray(obs["desired_goal"])))
+        reward = float(neg_distance_reward(np.asarray(obs["achieved_goal"]), np.asarray(obs["desired_goal"])))
         return obs, reward, terminated, truncated, info
+
+    def compute_reward(self, achieved_goal: Any, desired_goal: Any, info: Any = None) -> np.ndarray:
+        return neg_distance_reward(np.asarray(achieved_goal), np.asarray(desired_goal))
 
 
 def atari(env: gym.Env) -> gym.Env:

@@ -1,4 +1,10 @@
-"""HIRO's goal functions (Nachum et al. 2018, arXiv:1805.08296, Section 3.1), on the goal dimensions of the state.
+"""Goal functions: the goal-reward of goal envs, and HIRO's (Nachum et al. 2018, arXiv:1805.08296, Section 3.1) on the
+goal dimensions of the state.
+
+    neg_distance_reward(achieved, desired) = -|| achieved - desired ||_2      the `neg_distance` wrapper's reward
+
+is the one function both the wrapper's `step` and its `compute_reward` call, so rewards recomputed for relabelled goals
+(HER) are exactly the rewards the agent trains on.
 
 A goal g is a desired *change* of the chosen state dimensions: at time t the low level should reach s_t + g_t.
 
@@ -36,3 +42,16 @@ def intrinsic_reward(achieved: Array, goals: Array, next_achieved: Array) -> Arr
     if isinstance(diff, torch.Tensor):
         return -torch.linalg.vector_norm(diff, dim=-1)
     return -np.linalg.norm(diff, axis=-1)
+
+
+def neg_distance_reward(achieved: Array, desired: Array) -> Array:
+    """r = -||achieved - desired||_2 (float32 for arrays): the `neg_distance` wrapper's reward, in `step` and in
+    `compute_reward`.
+
+    Shapes:
+        achieved, desired: (..., G) -> (...)
+    """
+    diff = achieved - desired
+    if isinstance(diff, torch.Tensor):
+        return -torch.linalg.vector_norm(diff, dim=-1)
+    return -np.linalg.norm(np.asarray(diff, np.float64), axis=-1).astype(np.float32)

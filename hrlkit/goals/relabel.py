@@ -1,4 +1,6 @@
-"""HIRO's off-policy correction (Nachum et al. 2018, arXiv:1805.08296, Section 3.3, Eq. 5), as one batched function.
+"""Goal relabelling, as pure functions: HIRO's off-policy correction (below) and HER's goal sampling (`her_goal_rows`).
+
+HIRO's off-policy correction (Nachum et al. 2018, arXiv:1805.08296, Section 3.3, Eq. 5), as one batched function.
 
 A high-level transition (s_t, g_t, sum R, s_{t+c}) was collected while an *older* low-level policy pursued g_t. To
 train the high level as if the *current* low level had been in charge, the stored goal is replaced by the goal that
@@ -25,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 CHUNK_ROWS = 1024
@@ -142,3 +145,34 @@ def hiro_relabel_goals(
     scores = score_candidates(candidates, obs_seq, achieved_seq, actions_seq, lengths, low_policy, chunk_rows)  # (B, K)
     choice = scores.argmax(dim=1)  # (B,): first maximum
     return Relabeled(candidates[torch.arange(len(goals), device=goals.device), choice], choice)
+
+
+# ------------------------------------------------------------------------------------------------ hindsight (HER)
+HER_STRATEGIES = ("future", "final", "episode")
+
+
+def her_goal_rows(
+    t: np.ndarray, first: np.ndarray, last: np.ndarray, strategy: str, rng: np.random.Generator
+) -> np.ndarray:
+    """The global rows whose achieved goal becomes each sampled step's new goal (Andrychowicz et al. 2017,
+    arXiv:1707.01495, Section 3.3, "strategy for sampling goals for replay").
+
+    Step t's transition leads to s_{t+1}, whose achieved goal is stored with row t (as `next_obs`). So row j stands for
+    the goal achieved after step j, and:
+
+        future:  j ~ U{t, ..., last}          a goal achieved at the same step or later in the episode
+        final:   j = last                     the goal achieved at the end of the episode
+        episode: j ~ U{first, ..., last}      any goal achieved in the (stored part of the) episode
+
+    Worked example: t = [5, 5], first = [2, 2], last = [8, 8]: future draws from 5..8, final gives 8, episode 2..8.
+
+    Shapes:
+        t, first, last: (B,) int64 global rows, first <= t <= last -> (B,) int64 global rows
+    """
+    if strategy == "final":
+        return last.copy()
+    low = t if strategy == "future" else first
+    if strategy not in HER_STRATEGIES:
+        raise ValueError(f"unknown HER strategy {strategy!r}: use one of {', '.join(HER_STRATEGIES)}")
+    # uniform integer in [low, last] for each row: floor(u * (last - low + 1)), u in [0, 1)
+    return low + (rng.random(len(t)) * (last - low + 1)).astype(np.int64)

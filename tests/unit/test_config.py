@@ -9,6 +9,7 @@ import yaml
 
 from hrlkit.algorithms import config_from_dict, default_config
 from hrlkit.config import (
+    HERConfig,
     ReplayConfig,
     RunConfig,
     TrainConfig,
@@ -207,8 +208,9 @@ def test_help_rows_name_flags_that_set_value_accepts(sac):
         "1000",
         "env steps of uniformly random actions before the first update",
     )
-    n_fields = sum(len(dataclasses.fields(c)) for c in (RunConfig, ReplayConfig, SACConfig))
-    assert len(rows) == n_fields
+    assert by_flag["--replay.her.n-sampled-goal"][0] == "4"  # nested groups are flattened with dots
+    n_fields = sum(len(dataclasses.fields(c)) for c in (RunConfig, ReplayConfig, HERConfig, SACConfig)) - 1
+    assert len(rows) == n_fields  # (replay.her itself is a group, not a row)
     for flag, _, help_ in rows:
         assert help_, f"{flag} has no help"
         assert resolve_key(sac, flag) == flag[2:].replace("-", "_")
@@ -272,3 +274,11 @@ def test_config_saved_before_the_replay_group_loads():
     old_q = to_dict(default_config("qlearning"))
     old_q["run"].update(learning_starts=0, buffer_size=1, train_freq=1)
     assert config_from_dict(old_q).replay is None
+
+
+def test_her_switch_and_its_fields() -> None:
+    """`--her true` is `replay.her.enabled`; `--her.strategy` and `--her.n-sampled-goal` name the group's fields."""
+    tc = default_config("dqn")
+    parse_overrides(tc, ["--her", "true", "--her.strategy", "final", "--her.n-sampled-goal", "8"])
+    assert (tc.replay.her.enabled, tc.replay.her.strategy, tc.replay.her.n_sampled_goal) == (True, "final", 8)
+    assert config_from_dict(to_dict(tc)).replay.her == tc.replay.her

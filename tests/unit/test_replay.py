@@ -86,18 +86,18 @@ def test_dict_observations_get_one_array_per_key():
 
 
 def test_bytes_per_transition_pendulum():
-    # obs and next_obs: 2 x 3 x 4 bytes, action 4, reward 4, terminated 1
+    # obs and next_obs: 2 x 3 x 4 bytes, action 4, reward 4, terminated 1, episode start and end 2 x 8
     buf = ReplayBuffer(10, PENDULUM_OBS, PENDULUM_ACT)
-    assert buf.bytes_per_transition == 33
-    assert ReplayBuffer(10, PENDULUM_OBS, PENDULUM_ACT, n_envs=4).bytes_per_transition == 33
-    assert buf.nbytes == 330
+    assert buf.bytes_per_transition == 49
+    assert ReplayBuffer(10, PENDULUM_OBS, PENDULUM_ACT, n_envs=4).bytes_per_transition == 49
+    assert buf.nbytes == 490
 
 
 def test_bytes_per_transition_dict():
     # obs: 4 x 4 (float32) + 2 x 4 (float64 stored as float32) = 24, twice = 48; action Box(2,) float64 stored as
-    # float32 = 8; reward 4, terminated 1: 61
+    # float32 = 8; reward 4, terminated 1, episode start and end 16: 77
     act = gym.spaces.Box(-1.0, 1.0, (2,), np.float64)
-    assert ReplayBuffer(10, GOAL_OBS, act, n_envs=3).bytes_per_transition == 61
+    assert ReplayBuffer(10, GOAL_OBS, act, n_envs=3).bytes_per_transition == 77
 
 
 @pytest.mark.parametrize(("obs_space", "n_envs"), [(PENDULUM_OBS, 1), (GOAL_OBS, 2)])
