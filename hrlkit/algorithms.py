@@ -30,7 +30,7 @@ import torch
 from hrlkit.agents import FlatAgent
 from hrlkit.agents.base import Agent
 from hrlkit.agents.hdqn import HDQNAgent, HDQNConfig
-from hrlkit.agents.her import HindsightRelabel, env_goal_functions
+from hrlkit.agents.her import HindsightRelabel, check_goal_space, env_goal_functions
 from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.agents.option_critic import OptionCriticAgent, OptionCriticConfig
 from hrlkit.agents.rollout import RolloutAgent
@@ -391,6 +391,7 @@ class _FlatOffPolicy(OffPolicyAlgorithm):
         buffer = ReplayBuffer(rows, obs_space, act_space, run.n_envs, device=run.device, sampler=sampler)
         transforms = []
         if replay.her.enabled:
+            check_goal_space(obs_space)
             compute_reward, compute_terminated = env_goal_functions(self.envs.envs[0])
             her = replay.her
             transforms.append(

@@ -60,12 +60,7 @@ class HindsightRelabel:
         n_sampled_goal: int = 4,
         seed: int = 0,
     ) -> None:
-        space = buffer.obs_space
-        keys = set(getattr(space, "spaces", {}))
-        if not set(GOAL_KEYS) <= keys:
-            raise HrlkitError(
-                f"HER needs a goal env: a Dict observation with {', '.join(GOAL_KEYS)}, got {space}; drop --her"
-            )
+        check_goal_space(buffer.obs_space)
         if strategy not in HER_STRATEGIES:
             raise HrlkitError(f"unknown HER strategy {strategy!r}: use one of {', '.join(HER_STRATEGIES)}")
         if isinstance(n_sampled_goal, bool) or not isinstance(n_sampled_goal, int) or n_sampled_goal < 0:
@@ -127,6 +122,14 @@ def _per_sample(fn: RewardFn, achieved: np.ndarray, desired: np.ndarray, infos: 
     if out.shape == (len(achieved),):
         return out
     return np.array([np.asarray(fn(a, d, i)).item() for a, d, i in zip(achieved, desired, infos, strict=True)])
+
+
+def check_goal_space(space: Any) -> None:
+    """Refuse (one line) an observation space that is not a goal env's Dict."""
+    if not set(GOAL_KEYS) <= set(getattr(space, "spaces", {})):
+        raise HrlkitError(
+            f"HER needs a goal env: a Dict observation with {', '.join(GOAL_KEYS)}, got {space}; drop --her"
+        )
 
 
 def env_goal_functions(env: Any) -> tuple[RewardFn, RewardFn | None]:

@@ -1,0 +1,70 @@
+"""HER end to end: SAC+HER and DQN+HER train with relabelled batches (n_envs 1 and 2), resume exactly (also with
+prioritized replay), and the CLI takes --her flags and refuses them where they do not apply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hrlkit import SAC, TD3, Algorithm
+from hrlkit.training.checkpoint import list_checkpoints
+from tests.smoke.helpers import TINY, assert_same_progress, read_progress, run_cli
+from tests.smoke.test_resume import assert_same_state, full_state
+
+HER = {"her": True, "her_strategy": "future", "her_n_sampled_goal": 4}
+
+
+def make(cls: type[Algorithm], run_dir: Path, **kwargs: Any) -> Algorithm:
+    settings = {**TINY, "seed": 5, "eval_freq": 300, "her": True, **kwargs}
+    return cls("FetchReach-v4", run_dir=run_dir, verbose=0, **settings)
+
+
+@pytest.mark.parametrize(("cls", "n_envs"), [(SAC, 2), (TD3, 1)])
+def test_trains_with_relabelled_batches(tmp_path: Path, cls: type[Algorithm], n_envs: int) -> None:
+    model = make(cls, tmp_path / "run", n_envs=n_envs, total_env_steps=300)
+    model.learn()
+    model.close()
+    row = read_progress(tmp_path / "run")[-1]
+    assert 0.7 < float(row["her/relabeled"]) < 0.9  # 1 - 1/(4 + 1) of each batch, on average
+    assert "train/critic_loss" in row and "eval/success_rate" in row
+
+
+@pytest.mark.parametrize("per", [False, True])
+def test_exact_resume_with_her(tmp_path: Path, per: bool) -> None:
+    extra = {"prioritized_replay": True, "is_weight_anneal_env_steps": 600} if per else {}
+    a = make(SAC, tmp_path / "A", total_env_steps=600, **extra)
+    a.learn()
+    a.close()
+    b = make(SAC, tmp_path / "B", total_env_steps=250, **extra)
+    b.learn()
+    b.close()
+    assert list_checkpoints(tmp_path / "B" / "checkpoints")[-1] == 250  # inside an episode (50 steps) and a log period
+    b = Algorithm.resume(tmp_path / "B", {"run.total_env_steps": 600}, verbose=0)
+    b.learn()
+    b.close()
+    assert_same_progress(a.run_dir, b.run_dir)
+    assert_same_state(full_state(a), full_state(b))
+
+
+def test_cli_her_flags_and_refusals(tmp_path: Path) -> None:
+    flags = ["--total-env-steps", "120", "--learning-starts", "50", "--batch-size", "16", "--hidden", "16",
+             "--eval-freq", "0", "--no-progress"]  # fmt: skip
+    ok = run_cli(["train", "ddpg", "--env", "FetchReach-v4", "--her", "true", "--her.strategy", "final",
+                  "--her.n-sampled-goal", "2", "--run-dir", "ddpg", *flags], tmp_path)  # fmt: skip
+    assert ok.returncode == 0, ok.describe()
+    config = (tmp_path / "ddpg" / "config.yaml").read_text()
+    assert "strategy: final" in config and "n_sampled_goal: 2" in config
+    refusals = {
+        "not a goal env": (["train", "sac", "--env", "Pendulum-v1", "--her", "true", *flags], "HER needs a goal env"),
+        "hiro": (["train", "hiro", "--env", "PointMaze_UMaze-v3", "--her", "true", "--total-env-steps", "100"],
+                 "--her applies to"),
+        "bad strategy": (["train", "sac", "--env", "FetchReach-v4", "--her", "true", "--her.strategy", "past", *flags],
+                         "unknown HER strategy 'past'"),
+    }  # fmt: skip
+    for name, (args, message) in refusals.items():
+        result = run_cli(args, tmp_path)
+        assert result.returncode == 2, (name, result.describe())
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (name, result.describe())
