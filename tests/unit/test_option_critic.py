@@ -19,6 +19,7 @@ from hrlkit.agents.option_critic import (
     OptionCriticAgent,
     OptionCriticConfig,
     OptionCriticLearner,
+    OptionUpdate,
     critic_loss_fn,
     epsilon_greedy_options,
     intra_option_policy_loss,
@@ -186,13 +187,13 @@ def test_update_copies_the_target_every_interval():
     batch = hand_batch([0, 1], [0, 2], [1.0, 0.0], [2, 3], [0.0, 0.0], [0, 1])
     before = [p.clone() for p in learner.net_target.parameters()]
     for _ in range(2):
-        learner.update(batch, batch)
+        learner.update(OptionUpdate(batch, batch))
     assert all(torch.equal(a, b) for a, b in zip(before, learner.net_target.parameters(), strict=True))
     # the online net has moved away from the target, so the equality below can only come from a copy
     assert not all(
         torch.equal(a, b) for a, b in zip(learner.net.parameters(), learner.net_target.parameters(), strict=True)
     )
-    learner.update(batch)
+    learner.update(OptionUpdate(batch))
     assert all(
         torch.equal(a, b) for a, b in zip(learner.net.parameters(), learner.net_target.parameters(), strict=True)
     )
@@ -327,9 +328,9 @@ def test_actor_learns_from_the_rows_since_the_last_update_and_never_from_warm_up
     seen: list[OptionBatch | None] = []
     update = agent.learner.update
 
-    def spy(batch, actor_batch=None):
-        seen.append(actor_batch)
-        return update(batch, actor_batch)
+    def spy(batches: OptionUpdate):
+        seen.append(batches.actor)
+        return update(batches)
 
     agent.learner.update = spy
     for step in range(2):  # warm-up: random actions, stored for the critic only

@@ -5,6 +5,7 @@ from hrlkit.agents.option_critic.config import OptionCriticConfig
 from hrlkit.agents.option_critic.learner import (
     OptionBatch,
     OptionCriticLearner,
+    OptionUpdate,
     critic_loss_fn,
     intra_option_policy_loss,
     option_critic_target,
@@ -18,6 +19,7 @@ __all__ = [
     "OptionCriticConfig",
     "OptionCriticLearner",
     "OptionCriticNetwork",
+    "OptionUpdate",
     "critic_loss_fn",
     "epsilon_greedy_options",
     "intra_option_policy_loss",

@@ -33,7 +33,7 @@ import torch
 from hrlkit.agents.base import Transition
 from hrlkit.agents.flat import _add_batch_axis, _is_single, obs_to_tensor, rng_state, set_rng_state
 from hrlkit.agents.option_critic.config import OptionCriticConfig
-from hrlkit.agents.option_critic.learner import OptionBatch, OptionCriticLearner
+from hrlkit.agents.option_critic.learner import OptionBatch, OptionCriticLearner, OptionUpdate
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.envs.spaces import ActionScaler
@@ -213,7 +213,7 @@ class OptionCriticAgent:
         stats: dict[str, float] = {}
         for i in range(gradient_steps):  # critic stats of the last step, actor stats of the first
             flat = self.buffer.sample_indices(self.cfg.batch_size, self.rng)
-            stats.update(self.learner.update(self._gather(flat), actor_batch if i == 0 else None))
+            stats.update(self.learner.update(OptionUpdate(self._gather(flat), actor_batch if i == 0 else None)).stats)
         out = {f"train/{k}": v for k, v in stats.items()}
         out.update(self.option_stats())
         return out

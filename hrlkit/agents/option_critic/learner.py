@@ -31,7 +31,7 @@ from hrlkit.agents.option_critic.config import OptionCriticConfig
 from hrlkit.agents.option_critic.networks import OptionCriticNetwork, select
 from hrlkit.learners.base import Learner
 from hrlkit.learners.common import make_adam
-from hrlkit.types import ReplayBatch, TensorObs
+from hrlkit.types import ReplayBatch, TensorObs, UpdateResult
 
 
 class OptionBatch(NamedTuple):
@@ -43,6 +43,14 @@ class OptionBatch(NamedTuple):
 
     transitions: ReplayBatch
     options: torch.Tensor
+
+
+class OptionUpdate(NamedTuple):
+    """What one Option-Critic update learns from: replayed transitions for the critic, and the fresh on-policy
+    transitions (None on updates that take no actor step) for the intra-option policies and terminations."""
+
+    critic: OptionBatch
+    actor: OptionBatch | None = None
 
 
 # --------------------------------------------------------------------------------------------- the pure functions
@@ -166,11 +174,11 @@ def cat_batches(a: OptionBatch, b: OptionBatch) -> OptionBatch:
     return OptionBatch(transitions, torch.cat([a.options, b.options]))
 
 
-class OptionCriticLearner(Learner):
+class OptionCriticLearner(Learner[OptionUpdate]):
     """The network, its target copy and the optimizer; batches in, stats out (no env, no buffer).
 
-    `update(batch, actor_batch)` evaluates both batches in one forward pass (s and s' rows stacked) and takes one
-    Adam step on critic_loss(batch) + actor_loss(actor_batch).
+    `update(OptionUpdate(batch, actor_batch))` evaluates both batches in one forward pass (s and s' rows stacked) and
+    takes one Adam step on critic_loss(batch) + actor_loss(actor_batch).
     """
 
     def __init__(
@@ -236,8 +244,10 @@ class OptionCriticLearner(Learner):
         }
 
     # ---------------------------------------------------------------------------------------------------- update
-    def update(self, batch: OptionBatch, actor_batch: OptionBatch | None = None) -> dict[str, float]:  # type: ignore[override]
-        """One Adam step on critic_loss(batch) (+ actor_loss(actor_batch) when given); hard target copy on schedule."""
+    def update(self, update: OptionUpdate) -> UpdateResult:
+        """One Adam step on critic_loss(critic batch) (+ actor_loss(actor batch) when given); hard target copy on
+        schedule."""
+        batch, actor_batch = update
         B = batch.options.shape[0]
         both = batch if actor_batch is None else cat_batches(batch, actor_batch)
         ev = self.evaluate(both)  # one forward for both batches: rows [:B] replayed, rows [B:] fresh
@@ -255,4 +265,4 @@ class OptionCriticLearner(Learner):
         self.n_updates += 1
         if self.n_updates % self.config.target_update_interval == 0:
             self.net_target.load_state_dict(self.net.state_dict())
-        return stats
+        return UpdateResult(stats)
