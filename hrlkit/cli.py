@@ -290,7 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     except HrlkitError as e:
         print(f"hrlkit: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
+        import signal
+
+        if getattr(e, "signum", signal.SIGINT) == signal.SIGTERM:
+            print("hrlkit: terminated (SIGTERM)", file=sys.stderr)
+            return 128 + signal.SIGTERM
         print("hrlkit: interrupted", file=sys.stderr)
         return 130
 

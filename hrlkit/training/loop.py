@@ -13,9 +13,10 @@ so they work with any `n_envs`. Order at a boundary: evaluate, dump logs, checkp
 dumps and checkpoints; when it falls inside a log period, that row is provisional (see `Logger.dump`). A callback
 (`hrlkit.training.callbacks`) that returns False ends the run at that step the same way.
 
-Ctrl-C: the first SIGINT only asks the loop to stop after the env step in progress; it then checkpoints (a state in
-which agent, buffers, RNGs and logs all agree, so the resume is exact) and raises KeyboardInterrupt. A second SIGINT
-interrupts at once, without a checkpoint: one taken halfway through an update could not resume exactly.
+Ctrl-C and SIGTERM: the first SIGINT or SIGTERM only asks the loop to stop after the env step in progress; it then
+checkpoints (a state in which agent, buffers, RNGs and logs all agree, so the resume is exact) and raises `Interrupted`
+(a KeyboardInterrupt naming the signal). A second signal interrupts at once, without a checkpoint: one taken halfway
+through an update could not resume exactly.
 """
 
 from __future__ import annotations
@@ -190,35 +191,48 @@ def restore_episodes(envs: gym.vector.SyncVectorEnv, state: LoopState) -> None:
             )
 
 
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by a signal after its checkpoint was written; `signum` is SIGINT (Ctrl-C) or SIGTERM."""
+
+    def __init__(self, signum: int = signal.SIGINT) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 class _StopRequest:
-    """Turns the first SIGINT into a request that the loop honours between env steps (see the module docstring)."""
+    """Turns the first SIGINT or SIGTERM into a request that the loop honours between env steps (see the module
+    docstring). SIGTERM is what schedulers, `timeout`, Ray and cluster managers send: it gets Ctrl-C's treatment."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self, console: Any, checkpoints: bool) -> None:
         self.console, self.checkpoints = console, checkpoints
-        self.requested = False
-        self._previous: Any = None
-        self._installed = False
+        self.requested: int | None = None  # the signal that asked
+        self._previous: dict[int, Any] = {}
 
     def install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
-            return  # signal handlers can only be set from the main thread, and only it receives SIGINT
-        previous = signal.getsignal(signal.SIGINT)
-        if previous is signal.SIG_IGN:
-            return  # e.g. a background job: Ctrl-C is not meant for it
-        self._previous, self._installed = previous, True
-        signal.signal(signal.SIGINT, self._handle)
+            return  # signal handlers can only be set from the main thread, and only it receives signals
+        for signum in self.SIGNALS:
+            previous = signal.getsignal(signum)
+            if previous is signal.SIG_IGN:
+                continue  # e.g. a background job: the signal is not meant for it
+            self._previous[signum] = previous
+            signal.signal(signum, self._handle)
 
     def uninstall(self) -> None:
-        if self._installed:
-            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.default_int_handler)
-            self._installed = False
+        for signum, previous in self._previous.items():
+            default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+            signal.signal(signum, previous if previous is not None else default)
+        self._previous = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
+        if self.requested is not None:
+            raise Interrupted(signum)
+        self.requested = signum
         then = ", then a checkpoint" if self.checkpoints else ""
-        self.console.print(f"Ctrl-C: stopping after this env step{then} (again: stop at once)")
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        self.console.print(f"{name}: stopping after this env step{then} (again: stop at once)")
 
 
 def _crossed(before: int, after: int, period: int) -> bool:
@@ -326,13 +340,13 @@ class Periods:
             self.checkpoint(state)
         if self.bar is not None:
             self.bar.update(now, self.sps(), _eval_text(state.last_eval) if state.last_eval else None)
-        if self.stop.requested and not final:
+        if self.stop.requested is not None and not final:
             if self.checkpoint is not None:
                 saved = "its checkpoint is saved" if checkpointed else "saving a checkpoint"
                 logger.console.print(f"interrupted at {now} env steps: {saved}")
                 if not checkpointed:
                     self.checkpoint(state)
-            raise KeyboardInterrupt
+            raise Interrupted(self.stop.requested)
         if halt:
             state.stopped = True
             if logger.verbose >= 1:

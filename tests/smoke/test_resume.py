@@ -190,30 +190,34 @@ def checkpoint_tensors(run_dir: Path, step: int) -> dict[str, torch.Tensor]:
 
 def test_cli_resume(tmp_path: Path) -> None:
     """`hrlkit train sac --resume DIR --total-env-steps 600` continues a 300-step run into what a 600-step run logs;
-    and a run stopped with Ctrl-C (exit 130, one line on stderr) resumes the same way."""
+    and a run stopped with Ctrl-C (exit 130, one line on stderr) or SIGTERM (exit 143) resumes the same way."""
     flags = ["--env", "Pendulum-v1", "--seed", "3", *tiny_flags(), "--no-progress", "--verbose", "0"]
     a = cli_popen(["train", "sac", "--run-dir", "A", "--total-env-steps", str(TOTAL), *flags], tmp_path)
     b = cli_popen(["train", "sac", "--run-dir", "B", "--total-env-steps", "300", *flags], tmp_path)
     c = cli_popen(["train", "sac", "--run-dir", "C", "--total-env-steps", "100000", *flags], tmp_path)
+    d = cli_popen(["train", "sac", "--run-dir", "D", "--total-env-steps", "100000", *flags], tmp_path)
     deadline = time.monotonic() + 120
-    while not (tmp_path / "C" / "checkpoints" / "200" / "meta.json").exists() and c.poll() is None:
-        assert time.monotonic() < deadline, "run C made no checkpoint at 200 env steps in 120 s"
-        time.sleep(0.02)
-    c.send_signal(signal.SIGINT)
-    (_, a_err), (_, b_err), (c_out, c_err) = (proc.communicate(timeout=120) for proc in (a, b, c))
+    for run, proc, signum in (("C", c, signal.SIGINT), ("D", d, signal.SIGTERM)):
+        while not (tmp_path / run / "checkpoints" / "200" / "meta.json").exists() and proc.poll() is None:
+            assert time.monotonic() < deadline, f"run {run} made no checkpoint at 200 env steps in 120 s"
+            time.sleep(0.02)
+        proc.send_signal(signum)
+    (_, a_err), (_, b_err), (c_out, c_err), (d_out, d_err) = (p.communicate(timeout=120) for p in (a, b, c, d))
     assert a.returncode == 0, a_err
     assert b.returncode == 0, b_err
     assert c.returncode == 130, c_out + c_err
     assert c_err.splitlines() == ["hrlkit: interrupted"]
-    stopped = list_checkpoints(tmp_path / "C" / "checkpoints")[-1]
-    assert f"interrupted at {stopped} env steps" in c_out
-    if stopped >= TOTAL:
-        pytest.skip(f"run C was only stopped at {stopped} env steps (a very busy machine): cannot compare with A")
+    assert d.returncode == 143, d_out + d_err
+    assert d_err.splitlines() == ["hrlkit: terminated (SIGTERM)"]
+    stopped = {run: list_checkpoints(tmp_path / run / "checkpoints")[-1] for run in "CD"}
+    assert f"interrupted at {stopped['C']} env steps" in c_out and f"interrupted at {stopped['D']} env steps" in d_out
+    if max(stopped.values()) >= TOTAL:
+        pytest.skip(f"runs were only stopped at {stopped} env steps (a very busy machine): cannot compare with A")
 
-    resume = {run: ["train", "sac", "--resume", run, "--total-env-steps", str(TOTAL), "--no-progress"] for run in "BC"}
+    resume = {run: ["train", "sac", "--resume", run, "--total-env-steps", str(TOTAL), "--no-progress"] for run in "BCD"}
     for run, result in run_cli_many(resume, tmp_path).items():
         assert result.returncode == 0, result.describe()
-        assert f"resuming {run} at {300 if run == 'B' else stopped} env steps" in result.stdout
+        assert f"resuming {run} at {300 if run == 'B' else stopped[run]} env steps" in result.stdout
         assert_same_progress(tmp_path / "A", tmp_path / run)
         assert (tmp_path / "A" / "config.yaml").read_text() == (tmp_path / run / "config.yaml").read_text()
         a_final, b_final = checkpoint_tensors(tmp_path / "A", TOTAL), checkpoint_tensors(tmp_path / run, TOTAL)
