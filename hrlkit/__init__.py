@@ -22,10 +22,12 @@ from hrlkit.algorithms import (  # noqa: E402
     Algorithm,
     OptionCritic,
     QLearning,
-)  # fmt: skip
+    SACDiscrete,
+)
+from hrlkit.envs import toy as _toy  # noqa: E402,F401  (registers the bundled envs with Gymnasium)
 from hrlkit.training.evaluate import evaluate  # noqa: E402
 
 __all__ = [
     "DDPG", "DQN", "HDQN", "HIRO", "NPG", "PPO", "SAC", "TD3", "TRPO", "VPG", "Algorithm", "OptionCritic", "QLearning",
-    "__version__", "evaluate",
+    "SACDiscrete", "__version__", "evaluate",
 ]  # fmt: skip

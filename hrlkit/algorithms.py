@@ -53,6 +53,7 @@ from hrlkit.learners import DDPGConfig, DQNConfig, DQNLearner, SACConfig, SACLea
 from hrlkit.learners.common import linear_schedule
 from hrlkit.learners.ppo import PPOConfig, PPOLearner
 from hrlkit.learners.qlearning import QLearningConfig, QLearningLearner
+from hrlkit.learners.sac_discrete import SACDiscreteConfig, SACDiscreteLearner
 from hrlkit.learners.trpo import NPGConfig, NPGLearner, TRPOConfig, TRPOLearner
 from hrlkit.learners.vpg import VPGConfig, VPGLearner
 from hrlkit.logging import Logger
@@ -431,6 +432,15 @@ class DDPG(_FlatOffPolicy):
     learner_cls = TD3Learner
 
 
+class SACDiscrete(_FlatOffPolicy):
+    """Soft Actor-Critic for discrete actions: twin Q(s, .) critics, a categorical policy, the expectations over
+    actions computed exactly (`hrlkit.learners.sac_discrete`)."""
+
+    name = "sac-discrete"
+    config_cls = SACDiscreteConfig
+    learner_cls = SACDiscreteLearner
+
+
 class DQN(_FlatOffPolicy):
     """DQN with target network, Double and Dueling options, epsilon-greedy exploration (`hrlkit.learners.dqn`)."""
 
@@ -551,6 +561,7 @@ ALGORITHMS: dict[str, type[Algorithm]] = {
     "td3": TD3,
     "ddpg": DDPG,
     "dqn": DQN,
+    "sac-discrete": SACDiscrete,
     "qlearning": QLearning,
     "ppo": PPO,
     "trpo": TRPO,
@@ -560,7 +571,7 @@ ALGORITHMS: dict[str, type[Algorithm]] = {
     "hiro": HIRO,
     "option-critic": OptionCritic,
 }
-PLANNED = ("sac-discrete",)
+PLANNED: tuple[str, ...] = ()
 
 
 def algorithm_class(name: str) -> type[Algorithm]:
@@ -574,7 +585,7 @@ def algorithm_class(name: str) -> type[Algorithm]:
         )
     raise HrlkitError(
         f"unknown algorithm {name!r}{close_matches(name, [*ALGORITHMS, *PLANNED])}; use one of {', '.join(ALGORITHMS)}"
-    )
+    )  # (PLANNED names algorithms announced but not yet in this version; none at the moment)
 
 
 def default_config(algo: str) -> TrainConfig:

@@ -44,7 +44,6 @@ BAD_INPUTS: dict[str, tuple[list[str], list[str]]] = {
     "unknown_command": (["trian", "sac"], ["unknown command 'trian'", "train"]),
     "unknown_env": (["train", "sac", "--env", "Pendulm-v1"], ["unknown env id 'Pendulm-v1'", "Pendulum-v1"]),
     "unknown_algo": (["train", "sca"], ["unknown algorithm 'sca'", "sac"]),
-    "planned_algo": (["train", "sac-discrete"], ["'sac-discrete' is not available", "yet"]),
     "unknown_key": (["train", "sac", "--actor-l", "1e-3"], ["unknown config key --actor-l", "actor_lr"]),
     "bad_value": (["train", "sac", "--total-env-steps", "abc"], ["total-env-steps", "integer", "'abc'"]),
     "discrete_actions": (["train", "sac", "--env", "CartPole-v1"], ["Box action space", "Discrete(2)"]),
