@@ -17,7 +17,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from hrlkit import DQN, SAC, TD3
+from hrlkit import DQN, SAC, TD3, SACDiscrete
 from hrlkit.algorithms import Algorithm
 from hrlkit.training.checkpoint import list_checkpoints
 from tests.smoke.helpers import TINY, assert_same_progress, cli_popen, read_progress, run_cli_many, tiny_flags
@@ -29,6 +29,7 @@ ALGORITHMS: dict[str, tuple[type[Algorithm], str, dict[str, Any]]] = {
     "sac": (SAC, "Pendulum-v1", {}),
     "td3": (TD3, "Pendulum-v1", {}),
     "sac_per": (SAC, "Pendulum-v1", {"prioritized_replay": True, "is_weight_anneal_env_steps": 600}),
+    "sac_discrete": (SACDiscrete, "CartPole-v1", {}),
     "dqn_per": (
         DQN,
         "CartPole-v1",
@@ -100,7 +101,9 @@ def check_same_as(a: Algorithm, b: Algorithm) -> None:
     assert (a.run_dir / "config.yaml").read_text() == (b.run_dir / "config.yaml").read_text()
 
 
-@pytest.mark.parametrize(("algo", "n_envs"), [("sac", 1), ("sac", 2), ("td3", 1), ("sac_per", 1), ("dqn_per", 2)])
+@pytest.mark.parametrize(
+    ("algo", "n_envs"), [("sac", 1), ("sac", 2), ("td3", 1), ("sac_per", 1), ("dqn_per", 2), ("sac_discrete", 2)]
+)
 def test_resume_after_budget_ends(uninterrupted, tmp_path: Path, algo: str, n_envs: int) -> None:
     a = uninterrupted(algo, n_envs)
     b_dir = tmp_path / "B"
