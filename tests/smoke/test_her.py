@@ -10,7 +10,7 @@ import pytest
 
 from hrlkit import SAC, TD3, Algorithm
 from hrlkit.training.checkpoint import list_checkpoints
-from tests.smoke.helpers import TINY, assert_same_progress, read_progress, run_cli
+from tests.smoke.helpers import TINY, assert_same_progress, read_progress, run_cli_many
 from tests.smoke.test_resume import assert_same_state, full_state
 
 HER = {"her": True, "her_strategy": "future", "her_n_sampled_goal": 4}
@@ -51,20 +51,25 @@ def test_exact_resume_with_her(tmp_path: Path, per: bool) -> None:
 def test_cli_her_flags_and_refusals(tmp_path: Path) -> None:
     flags = ["--total-env-steps", "120", "--learning-starts", "50", "--batch-size", "16", "--hidden", "16",
              "--eval-freq", "0", "--no-progress"]  # fmt: skip
-    ok = run_cli(["train", "ddpg", "--env", "FetchReach-v4", "--her", "true", "--her.strategy", "final",
-                  "--her.n-sampled-goal", "2", "--run-dir", "ddpg", *flags], tmp_path)  # fmt: skip
+    commands = {
+        "ok": ["train", "ddpg", "--env", "FetchReach-v4", "--her", "true", "--her.strategy", "final",
+               "--her.n-sampled-goal", "2", "--run-dir", "ddpg", *flags],
+        "not a goal env": ["train", "sac", "--env", "Pendulum-v1", "--her", "true", *flags],
+        "hiro": ["train", "hiro", "--env", "PointMaze_UMaze-v3", "--her", "true", "--total-env-steps", "100"],
+        "bad strategy": ["train", "sac", "--env", "FetchReach-v4", "--her", "true", "--her.strategy", "past", *flags],
+    }  # fmt: skip
+    results = run_cli_many(commands, tmp_path, jobs=4)  # mostly interpreter start-up: they overlap well
+    ok = results.pop("ok")
     assert ok.returncode == 0, ok.describe()
     config = (tmp_path / "ddpg" / "config.yaml").read_text()
     assert "strategy: final" in config and "n_sampled_goal: 2" in config
-    refusals = {
-        "not a goal env": (["train", "sac", "--env", "Pendulum-v1", "--her", "true", *flags], "HER needs a goal env"),
-        "hiro": (["train", "hiro", "--env", "PointMaze_UMaze-v3", "--her", "true", "--total-env-steps", "100"],
-                 "--her applies to"),
-        "bad strategy": (["train", "sac", "--env", "FetchReach-v4", "--her", "true", "--her.strategy", "past", *flags],
-                         "unknown HER strategy 'past'"),
-    }  # fmt: skip
-    for name, (args, message) in refusals.items():
-        result = run_cli(args, tmp_path)
+    messages = {
+        "not a goal env": "HER needs a goal env",
+        "hiro": "--her applies to",
+        "bad strategy": "unknown HER strategy 'past'",
+    }
+    for name, result in results.items():
+        message = messages[name]
         assert result.returncode == 2, (name, result.describe())
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], (name, result.describe())
