@@ -37,6 +37,12 @@ def _checked(state: Mapping[str, np.ndarray], key: str, shape: tuple[int, ...], 
     return arr.astype(np.float64)
 
 
+def _clip(x: np.ndarray, bound: float) -> np.ndarray:
+    """`np.clip(x, -bound, bound)` as the two ufuncs it computes (NaN stays NaN), without np.clip's Python wrapper,
+    which costs more than the clip itself on one step's observations."""
+    return np.minimum(np.maximum(x, -bound), bound)
+
+
 class RunningMeanStd:
     """Mean and (population) variance of every sample seen, updated one batch at a time.
 
@@ -150,7 +156,7 @@ class ObsNormalizer:
 
     def _normalize(self, x: np.ndarray, rms: RunningMeanStd) -> np.ndarray:
         scaled = (x - rms.mean) / np.sqrt(rms.var + self.epsilon)  # (B, *shape) float64
-        return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
+        return _clip(scaled, self.clip).astype(np.float32)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Flat name -> array (`mean`, `var`, `count`, prefixed `key.` for Dict spaces), for `np.savez`."""
@@ -212,7 +218,7 @@ class RewardNormalizer:
     def scale(self, rewards: np.ndarray) -> np.ndarray:
         """Rewards scaled by the current statistics, float32, without updating anything (evaluation, logging)."""
         scaled = np.asarray(rewards, dtype=np.float64) / np.sqrt(self.rms.var + self.epsilon)
-        return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
+        return _clip(scaled, self.clip).astype(np.float32)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """The return statistics (`mean`, `var`, `count`) and the per-env running `returns`."""

@@ -73,13 +73,16 @@ def gae(
     # first term gives A_t = delta_t + gamma * lambda * A_{t+1} while t+1 is in the same episode, and A_t = delta_t at
     # an episode's last step (done_t) or at the rollout's last step (A_T = 0: nothing beyond it was observed; the
     # future is summarised by next_values[T-1] inside delta_{T-1}). All deltas at once, then one backward pass over T
-    # that is vectorised over envs.
+    # that is vectorised over envs. The loop writes each row in place through row views (no temporaries), with the
+    # decay gamma * lambda * (1 - done_t) computed for all steps up front: the same float32 ops per element.
     deltas = rewards + gamma * not_terminated * next_values - values  # (T, n_envs)
-    advantages = np.zeros_like(deltas)  # (T, n_envs)
+    decay = gamma * gae_lambda * not_done  # (T, n_envs)
+    advantages = np.empty_like(deltas)  # (T, n_envs)
     running = np.zeros_like(deltas[0])  # (n_envs,) A_{t+1}
-    for t in reversed(range(len(deltas))):
-        running = deltas[t] + gamma * gae_lambda * not_done[t] * running
-        advantages[t] = running
+    for delta, dec, adv in zip(deltas[::-1], decay[::-1], advantages[::-1], strict=True):  # rows t = T-1, ..., 0
+        np.multiply(dec, running, out=adv)
+        np.add(delta, adv, out=adv)  # A_t = delta_t + decay_t * A_{t+1}
+        running = adv
     return advantages, advantages + values
 
 
@@ -228,7 +231,10 @@ class RolloutBuffer:
         self.terminated[self.pos] = terminated
         self.truncated[self.pos] = truncated
         # Kept here until `finish` fills every other entry; terminated entries are multiplied by 0 in `gae`.
-        self.next_values[self.pos] = np.where(needs_final, final_values if final_values is not None else 0.0, 0.0)
+        if final_values is None:
+            self.next_values[self.pos] = 0.0
+        else:
+            self.next_values[self.pos] = np.where(needs_final, final_values, 0.0)
         self.pos += 1
         self.finished = False
 

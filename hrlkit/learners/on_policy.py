@@ -21,7 +21,7 @@ Each learner exposes its network as `self.policy` (an `hrlkit.nn.ActorCritic`) a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import gymnasium as gym
@@ -130,6 +130,52 @@ def minibatches(n: int, batch_size: int | None, device: torch.device) -> Iterato
         yield perm[start : start + step]
 
 
+def shuffled_minibatches(batch: RolloutBatch, batch_size: int | None, device: torch.device) -> Iterator[RolloutBatch]:
+    """The minibatches `batch.take(index)` for each `index` of `minibatches(batch.size, batch_size, device)`, the same
+    rows in the same order from the same permutation, but gathered once per pass: the whole batch is permuted with one
+    index per field, and each minibatch is a run of consecutive rows of it (views, no copies).
+
+    Worked example: n = 6, batch_size 4, perm = [3, 0, 5, 1, 4, 2]: the shuffled batch holds rows 3, 0, 5, 1, 4, 2,
+    and the minibatches are its rows [0:4] (original rows 3, 0, 5, 1) and [4:6] (4, 2), as `minibatches` gives them.
+    A PPO update takes hundreds of minibatches, and six gathers per minibatch cost about twice these six slices.
+    """
+    n = batch.size
+    perm = torch.randperm(n).to(device)  # the same draw from the global generator as `minibatches`
+    shuffled = batch.take(perm)
+    step = n if batch_size is None else batch_size
+    if step >= n:
+        yield shuffled
+        return
+    for start in range(0, n, step):
+        rows = slice(start, start + step)
+        obs = shuffled.obs
+        obs = {k: v[rows] for k, v in obs.items()} if isinstance(obs, dict) else obs[rows]
+        yield RolloutBatch(obs, *(t[rows] for t in shuffled[1:]))
+
+
+def zero_grad(params: Sequence[torch.Tensor]) -> None:
+    """`optimizer.zero_grad()` (set_to_none, the default) for a known list of parameters, without the optimizer's
+    per-call bookkeeping."""
+    for p in params:
+        p.grad = None
+
+
+@torch.no_grad()
+def clip_grad_norm(params: Sequence[torch.Tensor], max_norm: float) -> None:
+    """`torch.nn.utils.clip_grad_norm_(params, max_norm)` (2-norm, foreach) for parameters on one device with one
+    dtype, as every `ActorCritic` has: the same ops in the same order, so the same gradients bit for bit, without the
+    per-call grouping by device and dtype, which costs as much as the arithmetic for a 64-64 network.
+
+        total = || (||g_1||, ..., ||g_k||) ||,   g_i <- g_i * min(max_norm / (total + 1e-6), 1)
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    norms = torch._foreach_norm(grads, 2.0)  # one 0-d norm per parameter
+    total = torch.linalg.vector_norm(torch.stack(norms), 2.0)  # ()
+    torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
+
+
 def clip_box_actions(policy: ActorCritic, obs: TensorObs, deterministic: bool) -> torch.Tensor:
     """`Learner.act`: actions in the learner's normalised space, so Box actions are clipped to [-1, 1]."""
     actions = policy.act(obs, deterministic)
@@ -157,9 +203,9 @@ def fit_value_function(
     params = [p for group in optimizer.param_groups for p in group["params"]]
     losses = []
     for _ in range(epochs):
-        for index in minibatches(batch.size, batch_size, params[0].device):
-            loss = value_loss(policy, batch.take(index))
-            optimizer.zero_grad()
+        for minibatch in shuffled_minibatches(batch, batch_size, params[0].device):
+            loss = value_loss(policy, minibatch)
+            zero_grad(params)
             loss.backward(inputs=params)
             optimizer.step()
             losses.append(loss.detach())

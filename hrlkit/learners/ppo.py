@@ -29,21 +29,22 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import torch
-from torch import nn
 
 from hrlkit.learners.base import Learner
 from hrlkit.learners.on_policy import (
     OnPolicyConfig,
     clip_box_actions,
+    clip_grad_norm,
     explained_variance,
     make_adam_eps,
     make_policy,
-    minibatches,
     normalize,
     policy_std,
     set_learning_rate,
+    shuffled_minibatches,
+    zero_grad,
 )
-from hrlkit.types import RolloutBatch, TensorObs
+from hrlkit.types import RolloutBatch, TensorObs, UpdateResult
 
 
 @dataclass
@@ -87,8 +88,9 @@ def clipped_surrogate_loss(
     # nothing, moving it in the direction that hurts is fully charged.
     surrogate = torch.min(ratio * advantages, ratio.clamp(1.0 - clip_range, 1.0 + clip_range) * advantages)  # (B,)
     with torch.no_grad():
-        clip_fraction = ((ratio - 1.0).abs() > clip_range).float().mean()
-        approx_kl = ((ratio - 1.0) - log_ratio).mean()
+        ratio_change = ratio - 1.0  # (B,)
+        clip_fraction = (ratio_change.abs() > clip_range).float().mean()
+        approx_kl = (ratio_change - log_ratio).mean()
     return -surrogate.mean(), clip_fraction, approx_kl
 
 
@@ -140,7 +142,10 @@ class PPOLearner(Learner[RolloutBatch]):
     def minibatch_loss(self, batch: RolloutBatch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The PPO loss of one minibatch, and its parts (detached) under SB3's names."""
         cfg = self.config
-        values, log_probs, entropy = self.policy.evaluate_actions(batch.obs, batch.actions)  # (B,) each
+        # With ent_coef 0 the entropy is a diagnostic only: its backward would add zeros to the policy's gradients.
+        values, log_probs, entropy = self.policy.evaluate_actions(
+            batch.obs, batch.actions, entropy_grad=cfg.ent_coef != 0.0
+        )  # (B,) each
         advantages = normalize(batch.advantages) if cfg.normalize_advantage else batch.advantages
         policy_loss, clip_fraction, approx_kl = clipped_surrogate_loss(
             log_probs, batch.log_probs, advantages, cfg.clip_range
@@ -159,26 +164,29 @@ class PPOLearner(Learner[RolloutBatch]):
         return loss, info
 
     # ------------------------------------------------------------------------------------------------------ update
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
+    def update(self, batch: RolloutBatch) -> UpdateResult:
         cfg = self.config
         params = list(self.policy.parameters())
+        optimizer = self.optimizers["policy"]
         history: dict[str, list[torch.Tensor]] = {}
         epochs_run = 0
         stop = False
+        # Stats stay tensors until the end (one conversion per key per update, not one per minibatch); the KL check of
+        # target_kl is the only per-minibatch `.item()`.
         for _ in range(cfg.n_epochs):
-            for index in minibatches(batch.size, cfg.batch_size, self.device):
-                loss, info = self.minibatch_loss(batch.take(index))
+            for minibatch in shuffled_minibatches(batch, cfg.batch_size, self.device):
+                loss, info = self.minibatch_loss(minibatch)
                 for key, value in info.items():
                     history.setdefault(key, []).append(value)
                 # Early stop before stepping on the minibatch that crossed the KL threshold (SB3).
                 if cfg.target_kl is not None and info["approx_kl"].item() > 1.5 * cfg.target_kl:
                     stop = True
                     break
-                self.optimizers["policy"].zero_grad()
+                zero_grad(params)
                 loss.backward()
                 if cfg.max_grad_norm > 0:
-                    nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)
-                self.optimizers["policy"].step()
+                    clip_grad_norm(params, cfg.max_grad_norm)
+                optimizer.step()
                 self.n_updates += 1
             if stop:
                 break
@@ -195,4 +203,4 @@ class PPOLearner(Learner[RolloutBatch]):
         )
         if cfg.clip_range_vf is not None:
             stats["clip_range_vf"] = cfg.clip_range_vf
-        return stats
+        return UpdateResult(stats)

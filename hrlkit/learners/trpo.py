@@ -53,7 +53,7 @@ from hrlkit.learners.on_policy import (
     set_learning_rate,
 )
 from hrlkit.nn.policies import PolicyParams
-from hrlkit.types import RolloutBatch, TensorObs
+from hrlkit.types import RolloutBatch, TensorObs, UpdateResult
 
 
 # ------------------------------------------------------------------------------------------------ pure functions
@@ -216,7 +216,7 @@ class NPGLearner(Learner[RolloutBatch]):
         return 1.0, {}
 
     # ------------------------------------------------------------------------------------------------------ update
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
+    def update(self, batch: RolloutBatch) -> UpdateResult:
         cfg = self.config
         params = self._pi_params
         advantages = normalize(batch.advantages) if cfg.normalize_advantage else batch.advantages
@@ -247,17 +247,19 @@ class NPGLearner(Learner[RolloutBatch]):
         value_loss = fit_value_function(
             self.policy, self.optimizers["value"], batch, cfg.n_critic_updates, cfg.batch_size
         )
-        return {
-            "policy_objective": objective.item(),
-            "policy_objective_improvement": (new_objective - objective).item(),
-            "kl_divergence_loss": new_kl.item(),
-            "step_size": coeff * max_step,
-            **extra,
-            "value_loss": value_loss,
-            "explained_variance": explained_variance(batch.values, batch.returns),
-            "learning_rate": self.learning_rate,
-            **policy_std(self.policy),
-        }
+        return UpdateResult(
+            {
+                "policy_objective": objective.item(),
+                "policy_objective_improvement": (new_objective - objective).item(),
+                "kl_divergence_loss": new_kl.item(),
+                "step_size": coeff * max_step,
+                **extra,
+                "value_loss": value_loss,
+                "explained_variance": explained_variance(batch.values, batch.returns),
+                "learning_rate": self.learning_rate,
+                **policy_std(self.policy),
+            }
+        )
 
 
 class TRPOLearner(NPGLearner):

@@ -39,7 +39,7 @@ from hrlkit.learners.on_policy import (
     policy_std,
     set_learning_rate,
 )
-from hrlkit.types import RolloutBatch, TensorObs
+from hrlkit.types import RolloutBatch, TensorObs, UpdateResult
 
 
 @dataclass
@@ -104,7 +104,7 @@ class VPGLearner(Learner[RolloutBatch]):
         loss = -(log_probs * advantages).mean()
         return loss, {"log_probs": log_probs.detach(), "entropy_loss": -self.policy.entropy(params).mean().detach()}
 
-    def update(self, batch: RolloutBatch) -> dict[str, float]:
+    def update(self, batch: RolloutBatch) -> UpdateResult:
         cfg = self.config
         loss, info = self.policy_loss(batch)
         self.optimizers["policy"].zero_grad()
@@ -117,12 +117,14 @@ class VPGLearner(Learner[RolloutBatch]):
         value_loss = fit_value_function(
             self.policy, self.optimizers["value"], batch, cfg.value_epochs, cfg.value_batch_size
         )
-        return {
-            "policy_gradient_loss": loss.item(),
-            "value_loss": value_loss,
-            "entropy_loss": info["entropy_loss"].item(),
-            "approx_kl": approx_kl.item(),
-            "explained_variance": explained_variance(batch.values, batch.returns),
-            "learning_rate": self.learning_rate,
-            **policy_std(self.policy),
-        }
+        return UpdateResult(
+            {
+                "policy_gradient_loss": loss.item(),
+                "value_loss": value_loss,
+                "entropy_loss": info["entropy_loss"].item(),
+                "approx_kl": approx_kl.item(),
+                "explained_variance": explained_variance(batch.values, batch.returns),
+                "learning_rate": self.learning_rate,
+                **policy_std(self.policy),
+            }
+        )

@@ -108,7 +108,7 @@ def test_ppo_minibatch_loss_combines_the_parts() -> None:
 def test_ppo_target_kl_stops_before_the_step_that_crosses_it() -> None:
     cfg = PPOConfig(hidden=(8,), learning_rate=1e-2, batch_size=8, n_epochs=4, target_kl=1e-6)
     learner = PPOLearner(OBS_SPACE, BOX_ACTIONS, cfg)
-    stats = learner.update(rollout(learner.policy, 32))
+    stats = learner.update(rollout(learner.policy, 32)).stats
     # The first minibatch is at the collecting policy (approx_kl 0), so it steps; the second sees a moved policy.
     assert learner.n_updates == 1
     assert stats["epochs_completed"] == 0.0
@@ -213,7 +213,7 @@ def test_trpo_accepted_step_respects_the_kl_limit(kind: str, target_kl: float) -
     learner = TRPOLearner(OBS_SPACE, ACTION_SPACES[kind], cfg)
     batch = rollout(learner.policy, 128)
     old = pi_snapshot(learner.policy, batch.obs)
-    stats = learner.update(batch)
+    stats = learner.update(batch).stats
     assert stats["is_line_search_success"] == 1.0
     if kind == "box" and target_kl == 2.0:
         # Far outside the quadratic model the full step overshoots the KL limit; the line search must shrink it.
@@ -235,7 +235,7 @@ def test_trpo_line_search_restores_the_parameters_when_no_step_improves(monkeypa
 
     monkeypatch.setattr(learner, "surrogate", worse)
     before = flat_params(learner.policy.policy_parameters())
-    stats = learner.update(rollout(learner.policy, 64))
+    stats = learner.update(rollout(learner.policy, 64)).stats
     assert torch.equal(flat_params(learner.policy.policy_parameters()), before)
     assert stats["is_line_search_success"] == 0.0
     assert stats["line_search_iterations"] == 10.0
@@ -250,7 +250,7 @@ def test_npg_step_has_the_target_kl(kind: str) -> None:
     learner = NPGLearner(OBS_SPACE, ACTION_SPACES[kind], cfg)
     batch = rollout(learner.policy, 128)
     old = pi_snapshot(learner.policy, batch.obs)
-    stats = learner.update(batch)
+    stats = learner.update(batch).stats
     assert "is_line_search_success" not in stats
     kl = mean_kl(learner.policy, old, batch.obs)
     assert 0.5 * cfg.target_kl < kl < 2.0 * cfg.target_kl
@@ -259,7 +259,7 @@ def test_npg_step_has_the_target_kl(kind: str) -> None:
 def test_zero_advantages_leave_the_policy_unchanged() -> None:
     learner = NPGLearner(OBS_SPACE, BOX_ACTIONS, NPGConfig(hidden=(8,), normalize_advantage=False, n_critic_updates=0))
     before = flat_params(learner.policy.policy_parameters())
-    stats = learner.update(rollout(learner.policy, 16, advantages=torch.zeros(16)))
+    stats = learner.update(rollout(learner.policy, 16, advantages=torch.zeros(16))).stats
     assert torch.equal(flat_params(learner.policy.policy_parameters()), before)
     assert stats["step_size"] == 0.0
 
