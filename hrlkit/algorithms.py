@@ -20,6 +20,7 @@ Structure: `Algorithm` (build, learn, predict, save, load, resume) with two fami
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -130,6 +131,7 @@ class Algorithm:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.verbose, self.tensorboard = verbose, tensorboard
         run = self.config.run
+        check_run_config(run)
         if run.torch_threads > 0:
             torch.set_num_threads(run.torch_threads)
         torch.manual_seed(run.seed)
@@ -267,11 +269,15 @@ class Algorithm:
         device: str | None = None,
         checkpoint: int | None = None,
     ) -> Algorithm:
-        """A model with the weights of a checkpoint (a run dir, its latest checkpoint, or a `save`d directory)."""
+        """A model with the weights of a checkpoint (a run dir, its latest checkpoint, or a `save`d directory).
+
+        A checkpoint of a run on a user env (`module:EnvId`) names a module; loading never imports it on the
+        checkpoint's word: pass that id (or an env object) as `env`, or import the module first."""
         ckpt = find_checkpoint(path, checkpoint)
         meta = read_meta(ckpt)
         model_cls = cls._resolve_class(meta, ckpt)
         config = config_from_dict(meta["config"])
+        guard_checkpoint_env(config.run.env, env if isinstance(env, str) else None, ckpt, given_env=env is not None)
         config.run.eval_freq = 0
         if device is not None:
             config.run.device = device
@@ -286,13 +292,19 @@ class Algorithm:
         return model
 
     @classmethod
-    def resume(cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, verbose: int = 1) -> Algorithm:
-        """Continue a run from its latest checkpoint so that it logs what an uninterrupted run would have."""
+    def resume(
+        cls, run_dir: str | Path, overrides: dict[str, Any] | None = None, verbose: int = 1, env: str | None = None
+    ) -> Algorithm:
+        """Continue a run from its latest checkpoint so that it logs what an uninterrupted run would have.
+
+        `env`: the run's env id, to confirm a user env (`module:EnvId`) whose module the checkpoint names (see
+        `load`)."""
         run_dir = Path(run_dir)
         ckpt = find_checkpoint(run_dir)
         meta, agent_state, loop_state, replay = load_checkpoint(ckpt)
         model_cls = cls._resolve_class(meta, ckpt)
         config = config_from_dict(meta["config"])
+        guard_checkpoint_env(config.run.env, env, ckpt)
         for k, v in (overrides or {}).items():
             set_value(config, k, v)
         # Rows logged after the checkpoint are dropped; so is a provisional last row at its step (see Logger.dump).
@@ -586,6 +598,31 @@ def algorithm_class(name: str) -> type[Algorithm]:
     raise HrlkitError(
         f"unknown algorithm {name!r}{close_matches(name, [*ALGORITHMS, *PLANNED])}; use one of {', '.join(ALGORITHMS)}"
     )  # (PLANNED names algorithms announced but not yet in this version; none at the moment)
+
+
+def check_run_config(run: RunConfig) -> None:
+    """The loop's settings that would lose data or mislead if out of range, each refused with one line."""
+    least = {"keep_checkpoints": 1, "n_envs": 1, "eval_episodes": 1, "total_env_steps": 0, "eval_freq": 0,
+             "log_interval": 0, "checkpoint_freq": 0, "torch_threads": 0, "seed": 0}  # fmt: skip
+    for name, low in least.items():
+        value = getattr(run, name)
+        if value < low:
+            why = " (0 would delete the final checkpoint)" if name == "keep_checkpoints" else ""
+            raise HrlkitError(f"--{name.replace('_', '-')} = {value}: it must be >= {low}{why}")
+
+
+def guard_checkpoint_env(env_id: str, confirmed: str | None, ckpt: Path, given_env: bool = False) -> None:
+    """Refuse to import code a checkpoint names: a `module:EnvId` from a checkpoint is made only when the caller
+    names the same id (`confirmed`), passes an env object (`given_env`), or has imported the module already."""
+    if ":" not in env_id or given_env and confirmed is None or confirmed == env_id:
+        return
+    module = env_id.split(":", 1)[0]
+    if module in sys.modules:
+        return
+    raise HrlkitError(
+        f"{ckpt} was trained on {env_id!r}, whose module {module!r} would be imported; a checkpoint is never trusted "
+        f"to name code to run: if you trust it, name the env yourself (--env {env_id}, or env={env_id!r} in Python)"
+    )
 
 
 def default_config(algo: str) -> TrainConfig:

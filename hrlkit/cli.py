@@ -120,7 +120,7 @@ def _resume(args: argparse.Namespace, rest: list[str]) -> int:
         key, value = tok.split("=", 1) if "=" in tok else (tok, next(it, None))
         overrides[key] = value
     algorithm_class(meta["algo"])
-    model = Algorithm.resume(run_dir, overrides, verbose=args.verbose)
+    model = Algorithm.resume(run_dir, overrides, verbose=args.verbose, env=args.env)
     print(f"resuming {run_dir} at {model.env_steps} env steps")
     return _learn_and_report(model, run_dir, progress=not args.no_progress)
 
@@ -153,9 +153,12 @@ def cmd_eval(argv: list[str]) -> int:
     p.add_argument("--checkpoint", type=int, default=None, help="env step of the checkpoint (default: latest)")
     p.add_argument("--seed", type=int, default=None, help="first episode seed (default: the run's evaluation seeds)")
     p.add_argument("--stochastic", action="store_true", help="sample actions instead of the deterministic policy")
+    p.add_argument(
+        "--env", default=None, help="the run's env id, to confirm a user env (module:EnvId) the checkpoint names"
+    )
     args = p.parse_args(argv)
     result, video, trajectories = _evaluate_run(
-        args.run_dir, args.episodes, args.checkpoint, args.seed, args.stochastic, args.video, args.gif
+        args.run_dir, args.episodes, args.checkpoint, args.seed, args.stochastic, args.video, args.gif, args.env
     )
     print(f"trajectories: {trajectories}")
     print(json.dumps(result))  # scripts read the results from the last line, or the one before `video:`
@@ -177,6 +180,7 @@ def _evaluate_run(
     stochastic: bool = False,
     video: bool = False,
     gif: bool = False,
+    env_id: str | None = None,
 ) -> tuple[dict[str, Any], Path | None, Path]:
     """Evaluate a run's checkpoint; write results_<step>.json, trajectories_<step>.npz and the video to its eval dir."""
     from hrlkit.algorithms import Algorithm
@@ -190,7 +194,7 @@ def _evaluate_run(
         os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # pygame draws offscreen; no display is needed
     if video and "MUJOCO_GL" not in os.environ:
         os.environ["MUJOCO_GL"] = "egl" if os.environ.get("DISPLAY") is None and _has_gpu() else "osmesa"
-    model = Algorithm.load(ckpt)
+    model = Algorithm.load(ckpt, env=env_id)
     run_cfg = meta["config"]["run"]
     env_kwargs = run_cfg.get("eval_env_kwargs")
     env_kwargs = run_cfg["env_kwargs"] if env_kwargs is None else env_kwargs
@@ -230,18 +234,23 @@ def cmd_plot(argv: list[str]) -> int:
         help="a maze map of each run's latest evaluation episodes and subgoals (runs `hrlkit eval` first if needed)",
     )  # fmt: skip
     p.add_argument("--episodes", type=int, default=3, help="with --trajectories: episodes of a fresh evaluation")
+    p.add_argument(
+        "--env", default=None, help="with --trajectories: the runs' env id, to confirm a user env (module:EnvId)"
+    )
     args = p.parse_args(argv)
     if args.trajectories:
-        out = _plot_trajectories([Path(d) for d in args.run_dirs], args.out or "trajectories.png", args.episodes)
+        runs = [Path(d) for d in args.run_dirs]
+        out = _plot_trajectories(runs, args.out or "trajectories.png", args.episodes, args.env)
     else:
         out = plot_learning_curves([Path(d) for d in args.run_dirs], args.out or "learning_curves.png", args.metric)
     print(f"plot: {out}")
     return 0
 
 
-def _plot_trajectories(run_dirs: list[Path], out: str | Path, episodes: int) -> Path:
+def _plot_trajectories(run_dirs: list[Path], out: str | Path, episodes: int, env_id: str | None = None) -> Path:
     """One maze panel per run from its newest trajectories_<step>.npz; a run without one, or whose newest one is older
     than its latest checkpoint, is evaluated first."""
+    from hrlkit.algorithms import guard_checkpoint_env
     from hrlkit.envs.make import make_env
     from hrlkit.plotting import MazePanel, maze_walls, maze_y_down, plot_trajectories
     from hrlkit.training.checkpoint import find_checkpoint, read_meta
@@ -259,8 +268,9 @@ def _plot_trajectories(run_dirs: list[Path], out: str | Path, episodes: int) -> 
         if old is None or old < step:
             why = "no trajectories yet" if old is None else f"its newest trajectories are of {old} env steps"
             print(f"{run_dir}: {why}; evaluating its latest checkpoint ({step} env steps) for {episodes} episodes")
-            _, _, path = _evaluate_run(run_dir, episodes)
+            _, _, path = _evaluate_run(run_dir, episodes, env_id=env_id)
         trajectories, meta = load_trajectories(path)
+        guard_checkpoint_env(str(meta["env"]), env_id, path)
         env = make_env(meta["env"], env_kwargs=meta.get("env_kwargs") or {})
         title = f"{run_dir.name}: {meta.get('algo', '?')} on {meta['env']} @ {meta.get('checkpoint_env_steps', '?')}"
         panels.append(MazePanel(title, trajectories, maze_walls(env), maze_y_down(env)))

@@ -55,6 +55,7 @@ def save_checkpoint(
 ) -> Path:
     """Write one checkpoint atomically to `directory` (its name is the env step count) and rotate older ones."""
     directory = Path(directory)
+    check_checkpoint_target(directory)
     parent = directory.parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = parent / f".tmp-{directory.name}-{os.getpid()}"
@@ -72,6 +73,18 @@ def save_checkpoint(
     tmp.rename(directory)
     _rotate(parent, keep)
     return directory
+
+
+def check_checkpoint_target(directory: Path) -> None:
+    """Refuse, before anything is written, a target that saving would destroy: a file or link, or a directory that
+    holds something other than an hrlkit checkpoint (only an empty directory or an earlier checkpoint is replaced)."""
+    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+        raise HrlkitError(f"{directory} is a file or a link, not a checkpoint directory: save to another path")
+    if directory.is_dir() and any(directory.iterdir()) and not (directory / "meta.json").is_file():
+        raise HrlkitError(
+            f"{directory} is not empty and is not an hrlkit checkpoint: save to a new or empty directory "
+            "(nothing was written or deleted)"
+        )
 
 
 def _rotate(parent: Path, keep: int) -> None:

@@ -1,0 +1,84 @@
+"""Reliability fixes (issue: nothing lost, nothing executed): a checkpoint never imports a module it names, `save`
+never deletes what is at its path, `keep_checkpoints` below 1 is refused. Each test fails without its fix."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hrlkit import SAC, Algorithm
+from hrlkit.errors import HrlkitError
+from tests.smoke.helpers import TINY, run_cli
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny SAC run dir (300 env steps) and a copy whose checkpoint names an env in a module that leaves a marker."""
+    root = tmp_path_factory.mktemp("hardening")
+    model = SAC("Pendulum-v1", run_dir=root / "run", verbose=0, **{**TINY, "eval_freq": 0})
+    model.learn(300).close()
+    return root
+
+
+def plant_module_env(root: Path, run: str, module: str) -> Path:
+    """Copy of the run whose meta.json (and config) say env = '<module>:Evil-v0'; <module>.py writes a marker file."""
+    import shutil
+
+    target = root / run
+    shutil.copytree(root / "run", target)
+    (root / f"{module}.py").write_text(
+        textwrap.dedent(f"""
+        from pathlib import Path
+        Path({str(root / (module + ".marker"))!r}).write_text("imported")
+        """)
+    )
+    for meta_path in (target / "checkpoints").glob("*/meta.json"):
+        meta = json.loads(meta_path.read_text())
+        meta["env"] = meta["config"]["run"]["env"] = f"{module}:Evil-v0"
+        meta_path.write_text(json.dumps(meta))
+    return target
+
+
+def test_loading_never_imports_a_module_the_checkpoint_names(saved: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = plant_module_env(saved, "evil_api", "evil_mod_api")
+    monkeypatch.syspath_prepend(str(saved))
+    for load in (lambda: Algorithm.load(run), lambda: SAC.load(run), lambda: Algorithm.resume(run, verbose=0)):
+        with pytest.raises(HrlkitError, match="a checkpoint is never trusted to name code to run"):
+            load()
+    assert not (saved / "evil_mod_api.marker").exists()
+
+
+def test_cli_eval_and_resume_refuse_a_module_env_without_import(saved: Path) -> None:
+    run = plant_module_env(saved, "evil_cli", "evil_mod_cli")
+    for args in (["eval", str(run)], ["train", "sac", "--resume", str(run)], ["plot", str(run), "--trajectories"]):
+        result = run_cli(args, saved)  # cwd = saved: evil_mod_cli.py is importable from there
+        assert result.returncode == 2, result.describe()
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "never trusted to name code" in lines[0], result.describe()
+    assert not (saved / "evil_mod_cli.marker").exists()
+    zen = run_cli(["eval", str(plant_module_env(saved, "zen", "this"))], saved)
+    assert zen.returncode == 2 and "Zen of Python" not in zen.stdout + zen.stderr, zen.describe()
+
+
+def test_save_never_deletes_what_is_at_its_path(saved: Path, tmp_path: Path) -> None:
+    model = SAC.load(saved / "run")
+    project = tmp_path / "proj"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "code.py").write_text("print('keep me')")
+    (tmp_path / "notes.txt").write_text("keep me too")
+    for target in (project, tmp_path / "notes.txt", saved / "run"):  # a project, a file, a run dir (no meta.json)
+        with pytest.raises(HrlkitError, match="save to"):
+            model.save(target)
+    assert (project / "src" / "code.py").read_text() == "print('keep me')"
+    assert (tmp_path / "notes.txt").read_text() == "keep me too"
+    first = model.save(tmp_path / "ckpt")  # a new directory; an earlier checkpoint there is replaced
+    assert model.save(first) == first and (first / "meta.json").is_file()
+
+
+@pytest.mark.parametrize("keep", [0, -1])
+def test_keep_checkpoints_below_one_is_refused(keep: int) -> None:
+    with pytest.raises(HrlkitError, match=r"--keep-checkpoints = -?\d: it must be >= 1 \(0 would delete the final"):
+        SAC("Pendulum-v1", verbose=0, keep_checkpoints=keep)
