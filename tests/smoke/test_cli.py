@@ -167,7 +167,8 @@ def test_eval_gif(tmp_path: Path) -> None:
     model = SAC("tests.envs_for_tests:PointForTests-v0", verbose=0, hidden=(32, 32), eval_freq=0)
     model.save(tmp_path / "model")
     model.close()
-    result = run_cli(["eval", "model", "--episodes", "1", "--video", "--gif"], tmp_path)
+    env = ["--env", "tests.envs_for_tests:PointForTests-v0"]  # a user env: eval imports its module only when told
+    result = run_cli(["eval", "model", "--episodes", "1", "--video", "--gif", *env], tmp_path)
     assert result.returncode == 0, result.describe()
     gif = tmp_path / "model" / "eval" / "0.gif"
     assert f"video: {gif.relative_to(tmp_path)}" in result.stdout
