@@ -59,7 +59,13 @@ from hrlkit.learners.trpo import NPGConfig, NPGLearner, TRPOConfig, TRPOLearner
 from hrlkit.learners.vpg import VPGConfig, VPGLearner
 from hrlkit.logging import Logger
 from hrlkit.training.callbacks import Callback, CallbackList, as_callback
-from hrlkit.training.checkpoint import find_checkpoint, load_checkpoint, read_meta, save_checkpoint
+from hrlkit.training.checkpoint import (
+    find_checkpoint,
+    load_checkpoint,
+    read_meta,
+    remove_partial_checkpoints,
+    save_checkpoint,
+)
 from hrlkit.training.loop import LoopState, restore_episodes, start_episodes
 from hrlkit.training.off_policy import train_off_policy
 from hrlkit.training.on_policy import train_on_policy
@@ -302,6 +308,7 @@ class Algorithm:
         run_dir = Path(run_dir)
         ckpt = find_checkpoint(run_dir)
         meta, agent_state, loop_state, replay = load_checkpoint(ckpt)
+        remove_partial_checkpoints(run_dir / "checkpoints")  # left by a run killed while it wrote one
         model_cls = cls._resolve_class(meta, ckpt)
         config = config_from_dict(meta["config"])
         guard_checkpoint_env(config.run.env, env, ckpt)

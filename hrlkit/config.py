@@ -277,6 +277,12 @@ def resolve_key(tc: TrainConfig, key: str) -> str:
     candidates = [k for k in (f"{g}.{key}" for g in tc.groups()) if k in known]
     if len(candidates) == 1:
         return candidates[0]
+    # Python keyword arguments cannot hold dots: `her_strategy=...` names `replay.her.strategy`, `high_actor_lr=...`
+    # `algo.high.actor_lr` (a unique known key whose dotted path, dots read as underscores, ends with the name).
+    if "." not in key:
+        spelled = [k for k in known if k.count(".") > 1 and ("_" + k.replace(".", "_")).endswith("_" + key)]
+        if len(spelled) == 1:
+            return spelled[0]
     # A group with an on/off switch is named by itself: `--her true` is `replay.her.enabled`.
     switch = [k for k in (f"{g}.{key}.enabled" for g in ("", *tc.groups())) if k.lstrip(".") in known]
     if len(switch) == 1:

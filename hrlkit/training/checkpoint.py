@@ -62,12 +62,16 @@ def save_checkpoint(
     if tmp.exists():
         shutil.rmtree(tmp)
     tmp.mkdir()
-    save_tree(agent_state, tmp, "agent")
-    save_tree(loop_state, tmp, "loop")
-    if replay is not None:
-        np.savez(tmp / "replay.npz", **replay)
-    meta = {**meta, "versions": versions(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+    try:
+        save_tree(agent_state, tmp, "agent")
+        save_tree(loop_state, tmp, "loop")
+        if replay is not None:
+            np.savez(tmp / "replay.npz", **replay)
+        meta = {**meta, "versions": versions(), "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S")}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+    except BaseException:  # a full disk, a second Ctrl-C: the half-written copy must not stay behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if directory.exists():
         shutil.rmtree(directory)
     tmp.rename(directory)
@@ -85,6 +89,29 @@ def check_checkpoint_target(directory: Path) -> None:
             f"{directory} is not empty and is not an hrlkit checkpoint: save to a new or empty directory "
             "(nothing was written or deleted)"
         )
+
+
+def remove_partial_checkpoints(parent: Path) -> list[Path]:
+    """Delete the `.tmp-<step>-<pid>` directories that a process which no longer runs left under `parent` (killed
+    while writing a checkpoint); a live writer's are kept. Returns what was removed."""
+    removed = []
+    for tmp in parent.glob(".tmp-*") if parent.is_dir() else []:
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdecimal() and pid.isascii() and _alive(int(pid)):
+            continue
+        shutil.rmtree(tmp, ignore_errors=True)
+        removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return pid != 0
 
 
 def _rotate(parent: Path, keep: int) -> None:

@@ -4,6 +4,7 @@ never deletes what is at its path, `keep_checkpoints` below 1 is refused. Each t
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from pathlib import Path
 
@@ -82,3 +83,38 @@ def test_save_never_deletes_what_is_at_its_path(saved: Path, tmp_path: Path) -> 
 def test_keep_checkpoints_below_one_is_refused(keep: int) -> None:
     with pytest.raises(HrlkitError, match=r"--keep-checkpoints = -?\d: it must be >= 1 \(0 would delete the final"):
         SAC("Pendulum-v1", verbose=0, keep_checkpoints=keep)
+
+
+def test_a_failed_checkpoint_write_leaves_no_partial_copy(saved: Path, tmp_path: Path, monkeypatch) -> None:
+    """A write that fails (here: the disk is full while the loop state is written) removes its `.tmp-*` copy."""
+    import hrlkit.training.checkpoint as checkpoint
+
+    model = SAC.load(saved / "run")
+    real = checkpoint.save_tree
+
+    def full_disk(tree, directory, name):
+        if name == "loop":
+            raise OSError(28, "No space left on device")
+        return real(tree, directory, name)
+
+    monkeypatch.setattr(checkpoint, "save_tree", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        model.save(tmp_path / "ckpt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_removes_what_a_killed_writer_left(saved: Path, tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    run = tmp_path / "run"
+    shutil.copytree(saved / "run", run)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = run / "checkpoints" / f".tmp-400-{int(dead.stdout)}"  # a writer that no longer runs
+    live = run / "checkpoints" / f".tmp-500-{os.getpid()}"  # one that does (this process): kept
+    for d in (stale, live):
+        d.mkdir()
+        (d / "agent.safetensors").write_bytes(b"x" * 1000)
+    Algorithm.resume(run, verbose=0).close()
+    assert not stale.exists() and live.exists()

@@ -282,3 +282,15 @@ def test_her_switch_and_its_fields() -> None:
     parse_overrides(tc, ["--her", "true", "--her.strategy", "final", "--her.n-sampled-goal", "8"])
     assert (tc.replay.her.enabled, tc.replay.her.strategy, tc.replay.her.n_sampled_goal) == (True, "final", 8)
     assert config_from_dict(to_dict(tc)).replay.her == tc.replay.her
+
+
+def test_nested_fields_by_python_keyword() -> None:
+    """Keyword arguments cannot hold dots: `her_strategy` is `replay.her.strategy`, `high_actor_lr` is
+    `algo.high.actor_lr` (the Python API's `SAC(..., her=True, her_strategy="final")`)."""
+    tc = default_config("sac")
+    set_value(tc, "her_strategy", "final")
+    set_value(tc, "her_n_sampled_goal", "2")
+    assert (tc.replay.her.strategy, tc.replay.her.n_sampled_goal) == ("final", 2)
+    hiro = default_config("hiro")
+    set_value(hiro, "high_actor_lr", "5e-4")
+    assert hiro.algo_config.high.actor_lr == 5e-4 and hiro.algo_config.low.actor_lr != 5e-4
