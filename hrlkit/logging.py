@@ -110,6 +110,19 @@ class Logger:
             self.console.print("\n".join(f"{k:<{width}}  {v:.6g}" for k, v in sorted(values.items())))
         return values
 
+    def write_row(self, step: int, values: dict[str, float]) -> None:
+        """Write `values` as a row of their own at `step` (CSV, TensorBoard, console), leaving what is being
+        accumulated for the next dump untouched: an evaluation that falls between two dumps reaches every sink at its
+        own env step."""
+        row = {**{k: float(v) for k, v in values.items()}, "time/env_steps": float(step)}
+        if self.run_dir is not None:
+            self._write_csv(row)
+        if self._tb is not None:
+            for k, v in values.items():
+                if math.isfinite(v):
+                    self._tb.add_scalar(k, v, step)
+            self._tb.flush()
+
     # ------------------------------------------------------------------------------------------ resume support
     def state_dict(self) -> dict[str, Any]:
         """What the next dump would average (or, right after a provisional dump, what it had), for a checkpoint."""

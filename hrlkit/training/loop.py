@@ -322,14 +322,20 @@ class Periods:
     def after_step(self, before: int) -> bool:
         state, run, logger = self.state, self.run, self.logger
         now = state.env_steps
-        halt = False
+        halt = evaluated = False
         if self.eval_env is not None and _crossed(before, now, run.eval_freq):
             state.last_eval = evaluate(self.agent, self.eval_env, run.eval_episodes, seed=run.seed + 1_000_000)
-            for k, v in state.last_eval.items():
-                logger.record(f"eval/{k}", v)
             halt = self.callback.on_eval(now, state.last_eval) is False
+            evaluated = True
         log_due = _crossed(before, now, run.log_interval)
         final = now >= run.total_env_steps or halt
+        if evaluated:
+            values = {f"eval/{k}": v for k, v in state.last_eval.items()}
+            if log_due or final:
+                for k, v in values.items():
+                    logger.record(k, v)
+            else:  # between two dumps: a row of its own at this step, or the next dump would restamp (or drop) it
+                logger.write_row(now, values)
         if log_due or final:
             _record_progress(logger, state, self.sps())
             values = logger.dump(now, provisional=not log_due)

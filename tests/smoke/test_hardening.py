@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from hrlkit import SAC, Algorithm
+from hrlkit import SAC, Algorithm, QLearning
 from hrlkit.errors import HrlkitError
-from tests.smoke.helpers import TINY, run_cli
+from hrlkit.training.callbacks import Callback
+from tests.smoke.helpers import TINY, read_progress, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -118,3 +119,23 @@ def test_resume_removes_what_a_killed_writer_left(saved: Path, tmp_path: Path) -
         (d / "agent.safetensors").write_bytes(b"x" * 1000)
     Algorithm.resume(run, verbose=0).close()
     assert not stale.exists() and live.exists()
+
+
+class RecordEvaluations(Callback):
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, float]] = []
+
+    def on_eval(self, env_steps: int, result: dict[str, float]) -> None:
+        self.seen.append((env_steps, result["mean_length"]))
+
+
+def test_every_evaluation_reaches_progress_csv_at_its_own_step(tmp_path: Path) -> None:
+    """eval_freq 500 with log_interval 1000 (issue: the CSV kept the last evaluation per dump, at the dump's step)."""
+    model = QLearning("FrozenLake-v1", run_dir=tmp_path / "run", verbose=0, eval_freq=500, eval_episodes=5,
+                      log_interval=1000, checkpoint_freq=0)  # fmt: skip
+    record = RecordEvaluations()
+    model.learn(2000, callback=record)
+    model.close()
+    rows = [r for r in read_progress(tmp_path / "run") if r.get("eval/mean_length")]
+    assert [(int(float(r["time/env_steps"])), float(r["eval/mean_length"])) for r in rows] == record.seen
+    assert [step for step, _ in record.seen] == [500, 1000, 1500, 2000]
