@@ -36,6 +36,36 @@ def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
     rng.bit_generator.state = state
 
 
+def epsilon_greedy(actions: np.ndarray, epsilon: float, n_actions: int, rng: np.random.Generator) -> np.ndarray:
+    """Each of the (n,) greedy actions replaced, with probability epsilon, by one drawn uniformly from n_actions."""
+    n = len(actions)
+    explore = rng.random(n) < epsilon  # (n,) bool
+    return np.where(explore, rng.integers(0, n_actions, size=n), actions)
+
+
+def learner_tree(learner: Learner) -> dict[str, Any]:
+    """A one-learner agent's share of a checkpoint: weights (online and target), optimizer moments, counters."""
+    return {
+        "learner": learner.state_dict(),
+        "optimizers": {k: o.state_dict() for k, o in learner.optimizers.items()},
+        "learner_extra": learner.extra_state(),
+    }
+
+
+def load_learner_tree(learner: Learner, tree: dict[str, Any]) -> None:
+    """The inverse of `learner_tree`; weights or moments of another shape end in one line, not a traceback."""
+    try:
+        learner.load_state_dict(tree["learner"])
+        for k, o in learner.optimizers.items():
+            o.load_state_dict(tree["optimizers"][k])
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise HrlkitError(
+            f"checkpoint weights do not fit this model ({str(e).splitlines()[0][:160]}): "
+            "load it with the algorithm, network sizes and env it was trained with"
+        ) from None
+    learner.load_extra_state(tree["learner_extra"])
+
+
 class FlatAgent:
     """Collects with `learner.act`, stores normalised actions, updates from replay (uniform or prioritized).
 
@@ -74,9 +104,7 @@ class FlatAgent:
         """Env actions for a batch of observations (leading axis: envs)."""
         actions = self.learner.act(obs_to_tensor(obs, self.device), deterministic).cpu().numpy()
         if self.exploration is not None and not deterministic:
-            n = len(actions)
-            explore = self.rng.random(n) < self.exploration(self.env_steps)  # (n,) bool
-            actions = np.where(explore, self.rng.integers(0, self.learner.action_space.n, size=n), actions)
+            actions = epsilon_greedy(actions, self.exploration(self.env_steps), self.learner.action_space.n, self.rng)
         return self.scaler.to_env(actions) if self.scaler is not None else actions
 
     @property
@@ -120,25 +148,14 @@ class FlatAgent:
     # ---------------------------------------------------------------------------------------------- checkpoints
     def state_tree(self) -> dict[str, Any]:
         return {
-            "learner": self.learner.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in self.learner.optimizers.items()},
-            "learner_extra": self.learner.extra_state(),
+            **learner_tree(self.learner),
             "rng": rng_state(self.rng),
             "env_steps": self.env_steps,
             "transforms": [t.state_dict() for t in self.transforms if hasattr(t, "state_dict")],
         }
 
     def load_state_tree(self, tree: dict[str, Any]) -> None:
-        try:
-            self.learner.load_state_dict(tree["learner"])
-            for k, o in self.learner.optimizers.items():
-                o.load_state_dict(tree["optimizers"][k])
-        except (RuntimeError, KeyError) as e:
-            raise HrlkitError(
-                f"checkpoint weights do not fit this model ({str(e).splitlines()[0][:160]}): "
-                "load it with the algorithm and network sizes it was trained with"
-            ) from None
-        self.learner.load_extra_state(tree["learner_extra"])
+        load_learner_tree(self.learner, tree)
         set_rng_state(self.rng, tree["rng"])
         self.env_steps = int(tree.get("env_steps", 0))
         stateful = [t for t in self.transforms if hasattr(t, "load_state_dict")]

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from hrlkit.agents.base import Transition
-from hrlkit.agents.flat import _add_batch_axis, _is_single, obs_to_tensor
+from hrlkit.agents.flat import _add_batch_axis, _is_single, learner_tree, load_learner_tree, obs_to_tensor
 from hrlkit.buffers.normalize import ObsNormalizer, RewardNormalizer
 from hrlkit.buffers.rollout import RolloutBuffer
 from hrlkit.envs.spaces import ActionScaler
@@ -157,12 +157,7 @@ class RolloutAgent:
 
     # ---------------------------------------------------------------------------------------------- checkpoints
     def state_tree(self) -> dict[str, Any]:
-        tree: dict[str, Any] = {
-            "learner": self.learner.state_dict(),
-            "optimizers": {k: o.state_dict() for k, o in self.learner.optimizers.items()},
-            "learner_extra": self.learner.extra_state(),
-            "env_steps": self.env_steps,
-        }
+        tree: dict[str, Any] = {**learner_tree(self.learner), "env_steps": self.env_steps}
         if self.obs_norm is not None:
             tree["obs_norm"] = self.obs_norm.state_dict()
         if self.reward_norm is not None:
@@ -170,16 +165,7 @@ class RolloutAgent:
         return tree
 
     def load_state_tree(self, tree: dict[str, Any]) -> None:
-        try:
-            self.learner.load_state_dict(tree["learner"])
-            for k, o in self.learner.optimizers.items():
-                o.load_state_dict(tree["optimizers"][k])
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise HrlkitError(
-                f"checkpoint weights do not fit this model ({str(e).splitlines()[0][:160]}): "
-                "load it with the algorithm and network sizes it was trained with"
-            ) from None
-        self.learner.load_extra_state(tree["learner_extra"])
+        load_learner_tree(self.learner, tree)
         for name, norm in (("obs_norm", self.obs_norm), ("reward_norm", self.reward_norm)):
             if norm is None:
                 continue

@@ -17,7 +17,16 @@ import numpy as np
 import torch
 
 from hrlkit.agents.base import Transition
-from hrlkit.agents.flat import _add_batch_axis, _is_single, obs_to_tensor, rng_state, set_rng_state
+from hrlkit.agents.flat import (
+    _add_batch_axis,
+    _is_single,
+    epsilon_greedy,
+    learner_tree,
+    load_learner_tree,
+    obs_to_tensor,
+    rng_state,
+    set_rng_state,
+)
 from hrlkit.errors import HrlkitError
 from hrlkit.learners.base import Learner
 from hrlkit.learners.common import linear_schedule
@@ -52,9 +61,7 @@ class TabularAgent:
     def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
         actions = self.learner.act(obs_to_tensor(obs, self.device), deterministic).cpu().numpy()
         if not deterministic:
-            n = len(actions)
-            explore = self.rng.random(n) < self.exploration(self.env_steps)  # (n,) bool
-            actions = np.where(explore, self.rng.integers(0, self.learner.action_space.n, size=n), actions)
+            actions = epsilon_greedy(actions, self.exploration(self.env_steps), self.learner.action_space.n, self.rng)
         return actions + int(self.learner.action_space.start)
 
     @property
@@ -99,23 +106,10 @@ class TabularAgent:
 
     # ---------------------------------------------------------------------------------------------- checkpoints
     def state_tree(self) -> dict[str, Any]:
-        return {
-            "learner": self.learner.state_dict(),
-            "optimizers": {},
-            "learner_extra": self.learner.extra_state(),
-            "rng": rng_state(self.rng),
-            "env_steps": self.env_steps,
-        }
+        return {**learner_tree(self.learner), "rng": rng_state(self.rng), "env_steps": self.env_steps}
 
     def load_state_tree(self, tree: dict[str, Any]) -> None:
-        try:
-            self.learner.load_state_dict(tree["learner"])
-        except (RuntimeError, KeyError) as e:
-            raise HrlkitError(
-                f"checkpoint table does not fit this model ({str(e).splitlines()[0][:160]}): load it with the bins "
-                "and env it was trained with"
-            ) from None
-        self.learner.load_extra_state(tree["learner_extra"])
+        load_learner_tree(self.learner, tree)
         set_rng_state(self.rng, tree["rng"])
         self.env_steps = int(tree.get("env_steps", 0))
 

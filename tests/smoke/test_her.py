@@ -13,8 +13,6 @@ from hrlkit.training.checkpoint import list_checkpoints
 from tests.smoke.helpers import TINY, assert_same_progress, read_progress, run_cli_many
 from tests.smoke.test_resume import assert_same_state, full_state
 
-HER = {"her": True, "her_strategy": "future", "her_n_sampled_goal": 4}
-
 
 def make(cls: type[Algorithm], run_dir: Path, **kwargs: Any) -> Algorithm:
     settings = {**TINY, "seed": 5, "eval_freq": 300, "her": True, **kwargs}
