@@ -556,9 +556,10 @@ class HIRO(OffPolicyAlgorithm):
     config_cls = HIROConfig
 
     def _make_replay_agent(self) -> HIROAgent:
-        run = self.config.run
+        run, cfg = self.config.run, self.config.algo_config
+        goal_functions = env_goal_functions(self.envs.envs[0]) if cfg.hindsight.enabled else None
         return HIROAgent(
-            self.observation_space, self.action_space, self.config.algo_config, run.n_envs, run, self.replay
+            self.observation_space, self.action_space, cfg, run.n_envs, run, self.replay, goal_functions
         )
 
 

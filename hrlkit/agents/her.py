@@ -90,7 +90,7 @@ class HindsightRelabel:
         assert isinstance(batch.obs, dict) and isinstance(batch.next_obs, dict)
         next_achieved = batch.next_obs["achieved_goal"].detach().cpu().numpy()  # (B, G)
         infos = [{} for _ in range(len(flat))]
-        rewards = _per_sample(self.compute_reward, next_achieved, goals, infos).astype(np.float32)  # (B,)
+        rewards = per_sample(self.compute_reward, next_achieved, goals, infos).astype(np.float32)  # (B,)
         device = batch.rewards.device
         mask_t = torch.as_tensor(mask, device=device)
         goals_t = torch.as_tensor(goals, dtype=batch.obs["desired_goal"].dtype, device=device)
@@ -102,7 +102,7 @@ class HindsightRelabel:
         new_rewards = torch.where(mask_t, torch.as_tensor(rewards, device=device), batch.rewards)
         terminated = batch.terminated
         if self.compute_terminated is not None:
-            term = _per_sample(self.compute_terminated, next_achieved, goals, infos).astype(np.float32)  # (B,)
+            term = per_sample(self.compute_terminated, next_achieved, goals, infos).astype(np.float32)  # (B,)
             terminated = torch.where(mask_t, torch.as_tensor(term, device=device), batch.terminated)
         out = batch._replace(obs=obs, next_obs=next_obs, rewards=new_rewards, terminated=terminated)
         return out, {"her/relabeled": float(mask.mean())}
@@ -115,7 +115,7 @@ class HindsightRelabel:
         self.rng.bit_generator.state = state["rng"]
 
 
-def _per_sample(fn: RewardFn, achieved: np.ndarray, desired: np.ndarray, infos: list[dict]) -> np.ndarray:
+def per_sample(fn: RewardFn, achieved: np.ndarray, desired: np.ndarray, infos: list[dict]) -> np.ndarray:
     """fn over a batch: one vectorised call when fn answers with one value per row, else one call per row (some
     envs' `compute_terminated` treat their input as a single goal: gymnasium-robotics' mazes take one norm over all)."""
     out = np.asarray(fn(achieved, desired, infos))

@@ -15,6 +15,7 @@ import torch
 
 from hrlkit import HIRO
 from hrlkit.agents.hiro import HIROConfig, LevelConfig
+from hrlkit.agents.hiro.config import HindsightConfig
 from hrlkit.algorithms import Algorithm
 from hrlkit.learners import SACLearner, TD3Learner
 from hrlkit.training.checkpoint import list_checkpoints, load_checkpoint
@@ -59,10 +60,11 @@ def test_hiro_trains_on_the_point_maze(tmp_path: Path, n_envs: int) -> None:
     model.learn(total).close()
     agent, c = model.agent, model.config.algo_config.high_level_interval
     assert isinstance(agent.high, TD3Learner) and isinstance(agent.low, TD3Learner)
-    # Low: one update per vector step past learning_starts; high: one per decision, i.e. n_envs per c vector steps
-    # (segments are stored by then).
+    # Low: one update per vector step past learning_starts; high: one per multiple of c env steps passed after the
+    # first update call (segments are stored by then), i.e. one per decision whatever n_envs is.
     assert agent.low.n_updates == (total - RUN["learning_starts"]) // n_envs > 0
-    assert agent.high.n_updates == agent.low.n_updates // c * n_envs > 0
+    first_call = total - n_envs * (agent.low.n_updates - 1)  # env steps at the first update
+    assert agent.high.n_updates == total // c - first_call // c > 0
     assert len(agent.low_buffer) == total
     assert len(agent.high_buffer) == total // c  # the 100-step episodes end on segment boundaries
     np.testing.assert_array_equal(agent.high_buffer.lengths[: len(agent.high_buffer)], c)
@@ -91,19 +93,28 @@ def full_state(model: Algorithm) -> dict[str, Any]:
     return {**tensors, "json": skeleton}
 
 
-@pytest.mark.parametrize(("n_envs", "per"), [(1, False), (2, False), (1, True)], ids=["1env", "2envs", "per"])
-def test_exact_resume_mid_segment(tmp_path: Path, n_envs: int, per: bool) -> None:
+@pytest.mark.parametrize(
+    ("n_envs", "per", "hindsight"),
+    [(1, False, False), (2, False, False), (1, True, False), (2, False, True)],
+    ids=["1env", "2envs", "per", "hindsight"],
+)
+def test_exact_resume_mid_segment(tmp_path: Path, n_envs: int, per: bool, hindsight: bool) -> None:
     """c = 7, logs and checkpoints every 50 env steps: run B stops at 250, inside an episode (they last 100 steps and
     end every segment) and inside a segment, and resumes to 600; it logs and ends exactly as run A, which ran 600 in
-    one go. With prioritized replay at the high level, its priorities and beta schedule resume exactly too."""
+    one go. With prioritized replay at the high level, its priorities and beta schedule resume exactly too; with
+    goal-conditioned HIRO and hindsight (the maze as a goal env), the hindsight draws and episode bounds too."""
     total, stop = 600, 250
     config = {**RUN, "seed": 3, "eval_freq": 200, "log_interval": 50, "checkpoint_freq": 50, "n_envs": n_envs}
     if per:
         config |= {"prioritized_replay": True, "is_weight_anneal_env_steps": total}
-    a = HIRO(ENV, config=tiny_config(high_level_interval=7), run_dir=tmp_path / "A", verbose=0, **config)
+    changes: dict[str, Any] = {"high_level_interval": 7}
+    if hindsight:
+        config |= {"env_kwargs": {"goal_env": True}}
+        changes |= {"state_keys": ("observation",), "goal_conditioned": True, "hindsight": HindsightConfig(True)}
+    a = HIRO(ENV, config=tiny_config(**changes), run_dir=tmp_path / "A", verbose=0, **config)
     a.learn(total).close()
     b_dir = tmp_path / "B"
-    HIRO(ENV, config=tiny_config(high_level_interval=7), run_dir=b_dir, verbose=0, **config).learn(stop).close()
+    HIRO(ENV, config=tiny_config(**changes), run_dir=b_dir, verbose=0, **config).learn(stop).close()
     assert list_checkpoints(b_dir / "checkpoints")[-1] == stop
     _, agent_state, _, _ = load_checkpoint(b_dir / "checkpoints" / str(stop))
     episode_step = (stop // n_envs) % 100  # steps into each env's current episode: 50 (n_envs 1) or 25 (n_envs 2)
@@ -115,6 +126,9 @@ def test_exact_resume_mid_segment(tmp_path: Path, n_envs: int, per: bool) -> Non
     assert b.env_steps == a.env_steps == total
     assert_same_progress(a.run_dir, b.run_dir)
     assert set(HIRO_COLUMNS) <= set(columns(b.run_dir))
+    if hindsight:
+        assert "hiro/hindsight_relabeled" in columns(b.run_dir)
+        assert b.agent.high_buffer.ep_end.max() >= 0  # episodes closed, with their bounds
     sa, sb = full_state(a), full_state(b)
     assert sa.keys() == sb.keys()
     different = [
@@ -162,7 +176,8 @@ def test_fetch_reach_dict_observations(monkeypatch: pytest.MonkeyPatch) -> None:
     model = HIRO("FetchReach-v4", config=cfg, verbose=0, **RUN).learn(200)
     agent = model.agent
     assert agent.view.dim == 13
-    assert agent.low.n_updates == 150 and agent.high.n_updates == 7
+    # high: one step per multiple of c = 20 env steps after the first update (env step 51): 200 // 20 - 51 // 20 = 8
+    assert agent.low.n_updates == 150 and agent.high.n_updates == 8
     np.testing.assert_array_equal(agent.high_buffer.lengths[: len(agent.high_buffer)], [20, 20, 10] * 4)
     assert not agent.high_buffer.terminated.any()
     obs, _ = model.envs.envs[0].reset(seed=0)

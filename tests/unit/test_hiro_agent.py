@@ -247,11 +247,11 @@ def test_with_two_envs_only_the_finished_env_closes_its_segment() -> None:
 
 
 # ------------------------------------------------------------------------------------------- the update clock
-def test_high_level_updates_every_c_calls_after_pretraining() -> None:
+def test_high_level_updates_every_c_env_steps_after_pretraining() -> None:
     agent = make_agent(low_pretrain_env_steps=30)
     stats = run_steps(agent, walk(40), update=True)
     high_updates_at = [i + 1 for i, st in enumerate(stats) if "high/train/critic_loss" in st]
-    assert high_updates_at == [30, 33, 36, 39]  # every 3rd call of `update`, from env step 30 on
+    assert high_updates_at == [30, 33, 36, 39]  # at every multiple of c = 3 env steps, from env step 30 on
     assert agent.high.n_updates == agent.n_high_updates == 4
     assert agent.low.n_updates == agent.n_low_updates == 40
     assert all("low/train/critic_loss" in st and "hiro/intrinsic_reward" in st for st in stats)
@@ -259,11 +259,28 @@ def test_high_level_updates_every_c_calls_after_pretraining() -> None:
 
 
 def test_update_with_zero_gradient_steps() -> None:
-    """gradient_steps 0 (as FlatAgent allows): no low-level update, but the call still counts on the high level's clock."""
+    """gradient_steps 0 (as FlatAgent allows): no low-level update, but the high level's clock reads the env steps."""
     agent = make_agent()
     run_steps(agent, walk(3))
     assert "low/train/critic_loss" not in agent.update(0)
-    assert agent.low.n_updates == 0 and agent.vec_updates == 1
+    assert agent.low.n_updates == 0 and agent.high_clock == 3
+
+
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_high_level_rate_does_not_depend_on_train_freq(n_envs: int) -> None:
+    """`update` every 5 vector steps (train_freq 5), c = 3: the high level still learns once per 3 env steps. With one
+    env: the first call (env step 5) starts the clock; then 10 -> 2 updates (multiples 6 and 9), 15 -> 2, 20 -> 1,
+    25 -> 2, 30 -> 2: 9 in all. With two envs the calls come at 10, 20, ..., 60 env steps: 0, 3 (multiples 12, 15, 18), 4, 3, 3, 4."""
+    agent = make_agent(n_envs=n_envs)
+    s = walk(30, n_envs)
+    counts = []
+    for t in range(30):
+        observe(agent, s[t], agent.act(s[t]), s[t + 1], rewards=-1.0)
+        if (t + 1) % 5 == 0:
+            before = agent.n_high_updates
+            agent.update(1)
+            counts.append(agent.n_high_updates - before)
+    assert counts == ([0, 2, 2, 1, 2, 2] if n_envs == 1 else [0, 3, 4, 3, 3, 4])
 
 
 def test_high_learning_starts_counts_segments() -> None:
@@ -277,11 +294,13 @@ def test_high_learning_starts_counts_segments() -> None:
 def test_high_gradient_steps_per_decision(n_envs: int) -> None:
     agent = make_agent(n_envs=n_envs, high_gradient_steps=3)
     stats = run_steps(agent, walk(9, n_envs), update=True)
-    # c = 3: the high level learns at calls 3, 6, 9 (the first segments close at step 3); each call closes n_envs
-    # segments, i.e. n_envs decisions, so it takes 3 x n_envs gradient steps.
-    assert [i + 1 for i, st in enumerate(stats) if "high/train/critic_loss" in st] == [3, 6, 9]
+    # c = 3: the first segments close at vector step 3 (env step 3 n_envs), and from then on the high level takes 3
+    # gradient steps at every multiple of 3 env steps. One env: calls 3, 6, 9. Two envs (2 env steps per call, the
+    # clock at 4 before): env steps 6, 10, 12, 16, 18, i.e. calls 3, 5, 6, 8, 9, one decision each.
+    expected = [3, 6, 9] if n_envs == 1 else [3, 5, 6, 8, 9]
+    assert [i + 1 for i, st in enumerate(stats) if "high/train/critic_loss" in st] == expected
     assert len(agent.high_buffer) == 3 * n_envs
-    assert agent.n_high_updates == 9 * n_envs and agent.high.n_updates == 9 * n_envs
+    assert agent.n_high_updates == 3 * len(expected) == agent.high.n_updates
     assert agent.n_low_updates == 9
 
 
@@ -485,7 +504,7 @@ def test_state_tree_round_trip(tmp_path: Path) -> None:
     a = make_agent(n_envs=2, seed=0)
     s = walk(6, n_envs=2)
     run_steps(a, s[:5], update=True)
-    assert np.all(a.seg_t == 1) and a.n_high_updates == 2  # one high-level update call, 2 envs: 2 steps
+    assert np.all(a.seg_t == 1) and a.n_high_updates == 1  # ready from env step 6, a multiple of c = 3: one step
     save_checkpoint(tmp_path / "ckpt", {"algo": "hiro"}, a.state_tree(), {}, a.replay_state())
     _, agent_state, _, replay = load_checkpoint(tmp_path / "ckpt")
 
@@ -496,7 +515,7 @@ def test_state_tree_round_trip(tmp_path: Path) -> None:
     for k, v in a.state_tree()["segments"].items():
         got = getattr(b, k)
         assert got.dtype == v.dtype and np.array_equal(got, v), k
-    assert (b.env_steps, b.n_low_updates, b.n_high_updates, b.vec_updates) == (8, 4, 2, 4)
+    assert (b.env_steps, b.n_low_updates, b.n_high_updates, b.high_clock) == (8, 4, 1, 8)
     assert b.high.n_updates == a.high.n_updates and b.low.n_updates == a.low.n_updates
     assert b._stats == a._stats
     for k, v in a.replay_state().items():

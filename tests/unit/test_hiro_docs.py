@@ -6,7 +6,7 @@ import dataclasses
 import re
 from pathlib import Path
 
-from hrlkit.agents.hiro.config import HIROConfig, LevelConfig
+from hrlkit.agents.hiro.config import HIROConfig
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "hiro.md"
 
@@ -16,8 +16,8 @@ def expected_rows() -> dict[str, str]:
     cfg, rows = HIROConfig(), {}
     for f in dataclasses.fields(HIROConfig):
         value = getattr(cfg, f.name)
-        if isinstance(value, LevelConfig):
-            for g in dataclasses.fields(LevelConfig):
+        if dataclasses.is_dataclass(value):  # the levels and hindsight, as --high.x, --hindsight.x
+            for g in dataclasses.fields(value):
                 rows[f"--{f.name}.{g.name.replace('_', '-')}"] = repr(getattr(value, g.name))
         else:
             rows[f"--{f.name.replace('_', '-')}"] = repr(value)

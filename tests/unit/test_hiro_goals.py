@@ -317,7 +317,7 @@ def test_segment_buffer_pads_short_segments():
     buf = make_buffer()
     buf.add(*segment(5, 100.0))
     buf.add(*segment(3, 200.0))
-    assert (len(buf), buf.pos, buf.full) == (2, 2, False)
+    assert (len(buf), int(buf.written[0])) == (2, 2)
     np.testing.assert_array_equal(buf.lengths[:2], [5, 3])
     np.testing.assert_array_equal(buf.states[0, :, 0], [100, 101, 102, 103, 104, 105])
     np.testing.assert_array_equal(buf.states[1, :, 0], [200, 201, 202, 203, 203, 203])  # rows past k: the last state
@@ -348,9 +348,9 @@ def test_segment_buffer_wraps_around_and_overwrites_padding():
     buf = make_buffer(capacity=3)
     for code, k in [(100.0, 5), (200.0, 3), (300.0, 5)]:
         buf.add(*segment(k, code))
-    assert (len(buf), buf.pos, buf.full) == (3, 0, True)
+    assert (len(buf), int(buf.written[0])) == (3, 3)
     buf.add(*segment(2, 400.0))  # overwrites slot 0, which held a full segment
-    assert (len(buf), buf.pos, buf.full) == (3, 1, True)
+    assert (len(buf), int(buf.written[0])) == (3, 4)
     np.testing.assert_array_equal(buf.states[0, :, 0], [400, 401, 402, 402, 402, 402])
     np.testing.assert_array_equal(buf.actions[0, :, 0], [-400, -401, 0, 0, 0])  # no rows of the old segment left
     np.testing.assert_array_equal(buf.lengths, [2, 3, 5])
@@ -365,14 +365,14 @@ def test_segment_buffer_save_load_round_trip(tmp_path):
     other = make_buffer(capacity=4)
     with np.load(tmp_path / "seg.npz", allow_pickle=False) as data:
         other.load_state_dict(data)
-    assert (len(other), other.pos, other.full) == (3, 3, False)
-    for name in ("states", "actions", "goals", "rewards", "terminated", "lengths"):
+    assert (len(other), int(other.written[0])) == (3, 3)
+    for name in ("states", "actions", "goals", "rewards", "terminated", "lengths", "ep_start", "ep_end"):
         a, b = getattr(buf, name), getattr(other, name)
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
     x, y = buf.sample(16, np.random.default_rng(4)), other.sample(16, np.random.default_rng(4))
     for u, v in zip(x, y, strict=True):
-        assert torch.equal(u, v)
+        assert (u is None and v is None) or torch.equal(u, v)
 
 
 def test_segment_buffer_load_with_another_shape_raises_and_leaves_the_buffer_alone(tmp_path):
@@ -400,7 +400,7 @@ def test_segment_buffer_rejects_bad_segments():
         buf.add(states[:-1], actions, goal, reward, terminated)  # k states instead of k + 1
     with pytest.raises(ValueError):
         buf.add(np.concatenate([states, states[-1:]]), actions, goal, reward, terminated)  # k + 2 states
-    assert len(buf) == 0 and buf.pos == 0
+    assert len(buf) == 0 and buf.written[0] == 0
     with pytest.raises(HrlkitError):
         buf.sample(1, np.random.default_rng(0))
 
@@ -409,24 +409,26 @@ def test_segment_buffer_bad_goal_never_half_overwrites_a_stored_segment():
     buf = make_buffer()
     buf.add(*segment(3, 1.0))
     before = {k: v.copy() for k, v in buf.state_dict().items()}
-    buf.pos = 0  # the next add would overwrite the stored segment
+    buf.written[0] = 3  # capacity 3: the next add would overwrite the stored segment in row 0
     states, actions, goal, reward, terminated = segment(3, 7.0)
     with pytest.raises(ValueError, match="goal"):
         buf.add(states, actions, np.concatenate([goal, goal]), reward, terminated)
     for k, v in buf.state_dict().items():
-        np.testing.assert_array_equal(v, before[k] if k != "pos" else 0)
+        np.testing.assert_array_equal(v, before[k] if k != "written" else [3])
 
 
-@pytest.mark.parametrize("broken", [{"drop": "pos"}, {"drop": "full"}, {"pos": 10**6}])
+@pytest.mark.parametrize("broken", [{"drop": "written"}, {"written": [-1]}, {"written": [1, 1]}, {"drop": "running_start"}])
 def test_segment_buffer_load_refuses_bad_counters(tmp_path, broken):
     buf = make_buffer()
     buf.add(*segment(3, 1.0))
     state = dict(buf.state_dict())
     if "drop" in broken:
         del state[broken["drop"]]
+        if broken["drop"] == "written":
+            state["pos"] = np.array(10**6)  # what an old-format buffer would hold instead, out of range
     else:
-        state["pos"] = np.array(broken["pos"])
-    with pytest.raises(HrlkitError, match="pos/full"):
+        state["written"] = np.array(broken["written"])
+    with pytest.raises(HrlkitError, match="pos/full|written/running_start"):
         make_buffer().load_state_dict(state)
 
     with pytest.raises(HrlkitError):
@@ -434,6 +436,8 @@ def test_segment_buffer_load_refuses_bad_counters(tmp_path, broken):
 
 
 def test_segment_buffer_bytes_per_segment():
-    # c=5, S=4, A=2, G=3: states 6*4*4 = 96, actions 5*2*4 = 40, goal 3*4 = 12, reward 4, terminated 1, length 8
-    assert make_buffer().bytes_per_segment == 96 + 40 + 12 + 4 + 1 + 8 == 161
-    assert make_buffer(capacity=100).bytes_per_segment == 161
+    # c=5, S=4, A=2, G=3: states 6*4*4 = 96, actions 5*2*4 = 40, goal 3*4 = 12, reward 4, terminated 1, length 8,
+    # episode start and end 16; with a 2-dim task goal, achieved goals 6*2*4 = 48 and the desired goal 8 more
+    assert make_buffer().bytes_per_segment == 96 + 40 + 12 + 4 + 1 + 8 + 16 == 177
+    assert make_buffer(capacity=100).bytes_per_segment == 177
+    assert SegmentBuffer(3, SEG_S, SEG_A, SEG_G, C, task_goal_dim=2).bytes_per_segment == 177 + 48 + 8

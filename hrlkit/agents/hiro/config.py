@@ -58,6 +58,19 @@ class LevelConfig:
 
 
 @dataclass
+class HindsightConfig:
+    """Hindsight at the high level of goal-conditioned HIRO (`hrlkit.agents.hiro.hindsight`)."""
+
+    enabled: bool = False
+    """replay segments with a task goal reached at the end of a segment of the same episode (needs goal_conditioned)"""
+    strategy: str = "future"
+    """which segment's end gives the new goal: future (this segment or a later one), final (the episode's last),
+    episode (any segment of the episode)"""
+    n_sampled_goal: int = 4
+    """k: relabelled segments per real one; a sampled segment is relabelled with probability 1 - 1/(k+1)"""
+
+
+@dataclass
 class HIROConfig:
     """HIRO (Nachum et al. 2018, arXiv:1805.08296)."""
 
@@ -75,6 +88,11 @@ class HIROConfig:
     """upper goal bound per goal dimension (one value: the same for all)"""
     state_keys: tuple[str, ...] = ("observation", "desired_goal")
     """for Dict observations: keys concatenated, in this order, into the state HIRO works on"""
+    goal_conditioned: bool = False
+    """on goal envs: the high level sees the task's desired_goal beside the state (state_keys then leave it out) and
+    segments keep the env's achieved goals, which hindsight needs"""
+    hindsight: HindsightConfig = field(default_factory=HindsightConfig)
+    """hindsight at the high level (goal_conditioned only)"""
     low_hidden_indices: tuple[int, ...] = ()
     """state dimensions the low level does not see (the reference hides x-y from it, ZERO_OBS), so that its policy
     depends on the relative goal and the body, not on where in the world the agent is; the high level sees them all"""
@@ -89,7 +107,7 @@ class HIROConfig:
     high_buffer_size: int = 200_000
     """high-level replay capacity in segments"""
     high_gradient_steps: int = 1
-    """high-level gradient steps per high-level decision (the reference: 1), i.e. this x n_envs every c vector steps; each samples and relabels its own batch"""
+    """high-level gradient steps per c env steps collected (one decision's worth; the reference: 1), scheduled by env steps whatever train_freq is; each samples and relabels its own batch"""
     high_learning_starts: int = 0
     """segments stored before the high level starts learning (besides the loop's learning_starts)"""
     low_pretrain_env_steps: int = 0

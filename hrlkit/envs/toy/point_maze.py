@@ -10,7 +10,9 @@ gets stuck; the way round is about 6 units long.
     1 g 0 0 1        g: goal  (1.5, 3.5)
     1 1 1 1 1
 
-Observation: (x, y, goal_x, goal_y) in maze units (float32). With `random_goal=True` every episode draws its goal
+Observation: (x, y, goal_x, goal_y) in maze units (float32); with `goal_env=True` a goal env's Dict instead
+(`observation` = achieved_goal = (x, y), `desired_goal` = (goal_x, goal_y)) with a vectorised `compute_reward`, the
+same -distance through `hrlkit.goals.functions.neg_distance_reward`, for hindsight relabelling. With `random_goal=True` every episode draws its goal
 uniformly inside a random free cell (HIRO's maze protocol trains on random goals and evaluates on the fixed one). Action: a velocity in [-1, 1]^2, moved by `max_step` per step; a move that
 would end inside a wall is cut per axis (the point slides along walls). Reward: minus the distance to the goal.
 `info["is_success"]`: within `success_distance` of the goal. Episodes last `max_episode_steps` (no early end), as in
@@ -23,6 +25,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+
+from hrlkit.goals.functions import neg_distance_reward
 
 U_MAZE = ((1, 1, 1, 1, 1), (1, 0, 0, 0, 1), (1, 1, 1, 0, 1), (1, 0, 0, 0, 1), (1, 1, 1, 1, 1))
 
@@ -39,6 +43,7 @@ class PointMazeEnv(gym.Env):
         success_distance: float = 0.5,
         start_noise: float = 0.1,
         random_goal: bool = False,
+        goal_env: bool = False,
         render_mode: str | None = None,
     ) -> None:
         self.walls = np.asarray(maze, dtype=bool)  # walls[row, col]; row = y, col = x
@@ -48,7 +53,12 @@ class PointMazeEnv(gym.Env):
         self.max_step, self.success_distance, self.start_noise = max_step, success_distance, start_noise
         h, w = self.walls.shape
         high = np.array([w, h, w, h], np.float32)
-        self.observation_space = gym.spaces.Box(np.zeros(4, np.float32), high, dtype=np.float32)
+        self.goal_env = goal_env
+        if goal_env:
+            xy = gym.spaces.Box(np.zeros(2, np.float32), high[:2], dtype=np.float32)
+            self.observation_space = gym.spaces.Dict({"observation": xy, "achieved_goal": xy, "desired_goal": xy})
+        else:
+            self.observation_space = gym.spaces.Box(np.zeros(4, np.float32), high, dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
         self.render_mode = render_mode
         self.pos = self.start.copy()
@@ -67,8 +77,15 @@ class PointMazeEnv(gym.Env):
             self.goal = np.array([col, row], np.float64) + self.np_random.uniform(0.1, 0.9, 2)
         return self._obs(), {}
 
-    def _obs(self) -> np.ndarray:
+    def _obs(self) -> np.ndarray | dict[str, np.ndarray]:
+        if self.goal_env:
+            pos = self.pos.astype(np.float32)
+            return {"observation": pos, "achieved_goal": pos.copy(), "desired_goal": self.goal.astype(np.float32)}
         return np.concatenate([self.pos, self.goal]).astype(np.float32)
+
+    def compute_reward(self, achieved_goal: Any, desired_goal: Any, info: Any = None) -> np.ndarray:
+        """-||achieved - desired||, vectorised over leading dims: the reward `step` gives (float32, like the obs)."""
+        return neg_distance_reward(np.asarray(achieved_goal, np.float32), np.asarray(desired_goal, np.float32))
 
     def step(self, action):
         move = np.clip(np.asarray(action, np.float64), -1.0, 1.0) * self.max_step
@@ -79,7 +96,10 @@ class PointMazeEnv(gym.Env):
                 self.pos = trial
         distance = float(np.linalg.norm(self.pos - self.goal))
         info = {"is_success": distance <= self.success_distance, "distance": distance}
-        return self._obs(), -distance, False, False, info
+        obs = self._obs()
+        if self.goal_env:  # the reward hindsight recomputes, from the float32 goals the agent stores
+            return obs, float(self.compute_reward(obs["achieved_goal"], obs["desired_goal"])), False, False, info
+        return obs, -distance, False, False, info
 
     def add_marker(
         self, pos: np.ndarray, rgba: tuple[float, ...] = (1.0, 0.55, 0.0, 1.0), radius: float = 0.15
