@@ -558,9 +558,7 @@ class HIRO(OffPolicyAlgorithm):
     def _make_replay_agent(self) -> HIROAgent:
         run, cfg = self.config.run, self.config.algo_config
         goal_functions = env_goal_functions(self.envs.envs[0]) if cfg.hindsight.enabled else None
-        return HIROAgent(
-            self.observation_space, self.action_space, cfg, run.n_envs, run, self.replay, goal_functions
-        )
+        return HIROAgent(self.observation_space, self.action_space, cfg, run.n_envs, run, self.replay, goal_functions)
 
 
 class OptionCritic(OffPolicyAlgorithm):

@@ -417,7 +417,9 @@ def test_segment_buffer_bad_goal_never_half_overwrites_a_stored_segment():
         np.testing.assert_array_equal(v, before[k] if k != "written" else [3])
 
 
-@pytest.mark.parametrize("broken", [{"drop": "written"}, {"written": [-1]}, {"written": [1, 1]}, {"drop": "running_start"}])
+@pytest.mark.parametrize(
+    "broken", [{"drop": "written"}, {"written": [-1]}, {"written": [1, 1]}, {"drop": "running_start"}]
+)
 def test_segment_buffer_load_refuses_bad_counters(tmp_path, broken):
     buf = make_buffer()
     buf.add(*segment(3, 1.0))
