@@ -1,11 +1,13 @@
 """Sample efficiency on the U-maze (PointMaze_UMaze-v3, HIRO's maze protocol): evaluation success rate against env
-steps for HIRO, HIRO without the off-policy correction, flat TD3 and SAC (hrlkit), and Stable-Baselines3 SAC with HER
-(the tool a user would pick instead), over several seeds; one plot with 95% intervals and a table.
+steps for HIRO and its ablations, flat TD3, SAC and SAC+HER (hrlkit), and Stable-Baselines3 SAC with HER (the tool a
+user would pick instead), over several seeds; one plot with 95% intervals and a table.
 
 Every hrlkit run uses the preset `hrlkit/presets/PointMaze_UMaze-v3.yaml` (its `hiro`, `sac` or `td3` section) with
-one torch thread; the flat learners and SB3 get 64-64 networks and batch 128, the sizes of the HIRO preset's levels.
-SB3 SAC+HER trains on the same training env (random goals, `neg_distance` reward replaced by HER's own
-`compute_reward`, i.e. the env's sparse reward) and is evaluated on the same fixed far-end goal.
+one torch thread. Two kinds of rows for the flat learners, labelled: at their own defaults (hrlkit's SAC and TD3:
+256-256, batch 256; `sb3-sac-her`: Stable-Baselines3's SAC defaults, 256-256, batch 256, lr 3e-4, learning starts
+100, HER future k = 4), and `-matched` rows at the HIRO preset's level sizes (64-64, batch 128). SB3 SAC+HER trains on
+the same training env (random goals; HER's reward is the env's own sparse `compute_reward`, as SB3 users run it) and is
+evaluated on the same fixed far-end goal.
 
     python benchmarks/maze_sample_efficiency.py --seeds 3 --steps 120000 --jobs 2 --reuse   # hours on 2 CPU cores
     python benchmarks/maze_sample_efficiency.py --seeds 1 --steps 2000 --eval-every 1000 --no-write   # check
@@ -28,10 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--hidden", "64,64", "--batch-size", "128"]  # the flat learners get the HIRO preset's level sizes
 METHODS = {
     "hiro": ["hiro"],
+    "hiro-no-hindsight": ["hiro", "--hindsight.enabled", "false"],
     "hiro-no-correction": ["hiro", "--relabel", "false"],
-    "td3": ["td3", *SMALL],
-    "sac": ["sac", *SMALL],
+    "td3": ["td3"],
+    "sac": ["sac"],
+    "sac-her": ["sac", "--her", "true"],
+    "td3-matched": ["td3", *SMALL],
+    "sac-matched": ["sac", *SMALL],
 }
+SB3 = {"sb3-sac-her": {}, "sb3-sac-her-matched": {"batch_size": 128, "policy_kwargs": {"net_arch": [64, 64]}}}
 
 
 def finished(run_dir: Path, steps: int) -> bool:
@@ -58,7 +65,7 @@ def run_hrlkit(method: str, seed: int, steps: int, every: int, out: Path, reuse:
     return run_dir
 
 
-def run_sb3_her(seed: int, steps: int, every: int, out: Path, reuse: bool) -> Path:
+def run_sb3_her(method: str, seed: int, steps: int, every: int, out: Path, reuse: bool) -> Path:
     import csv
 
     import gymnasium as gym
@@ -70,7 +77,7 @@ def run_sb3_her(seed: int, steps: int, every: int, out: Path, reuse: bool) -> Pa
     import hrlkit
     from hrlkit.envs.make import make_eval_env
 
-    run_dir = out / f"sb3-sac-her__{seed}"
+    run_dir = out / f"{method}__{seed}"
     if reuse and finished(run_dir, steps):
         return run_dir
     torch.set_num_threads(1)  # as the hrlkit runs (the preset's torch_threads), so parallel jobs do not contend
@@ -81,9 +88,8 @@ def run_sb3_her(seed: int, steps: int, every: int, out: Path, reuse: bool) -> Pa
     eval_env = make_eval_env({"env": "PointMaze_UMaze-v3", **preset, "wrappers": []})
     model = SAC(
         "MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer,
-        replay_buffer_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"},
-        learning_starts=preset["learning_starts"], batch_size=128, policy_kwargs={"net_arch": [64, 64]}, seed=seed,
-        device="cpu", verbose=0,
+        replay_buffer_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"}, seed=seed, device="cpu",
+        verbose=0, **SB3[method],
     )  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -95,13 +101,13 @@ def run_sb3_her(seed: int, steps: int, every: int, out: Path, reuse: bool) -> Pa
         writer = csv.DictWriter(f, ["time/env_steps", "eval/success_rate"])
         writer.writeheader()
         writer.writerows(rows)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump({"algo": "sb3-sac-her", "run": {"env": "PointMaze_UMaze-v3"}}))
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({"algo": method, "run": {"env": "PointMaze_UMaze-v3"}}))
     return run_dir
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--methods", nargs="+", default=[*METHODS, "sb3-sac-her"])
+    p.add_argument("--methods", nargs="+", default=[*METHODS, *SB3], choices=[*METHODS, *SB3])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, default=120_000)
     p.add_argument("--eval-every", type=int, default=10_000)
@@ -131,8 +137,7 @@ def run_all(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {
             (method, seed): pool.submit(
-                run_sb3_her if method == "sb3-sac-her" else run_hrlkit,
-                *(() if method == "sb3-sac-her" else (method,)), seed, args.steps, args.eval_every, out, args.reuse,
+                run_sb3_her if method in SB3 else run_hrlkit, method, seed, args.steps, args.eval_every, out, args.reuse
             )
             for seed in range(args.seeds)
             for method in args.methods

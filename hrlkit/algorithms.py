@@ -615,6 +615,9 @@ def check_run_config(run: RunConfig) -> None:
         if value < low:
             why = " (0 would delete the final checkpoint)" if name == "keep_checkpoints" else ""
             raise HrlkitError(f"--{name.replace('_', '-')} = {value}: it must be >= {low}{why}")
+    for d in run.eval_success_distances:
+        if isinstance(d, bool) or not isinstance(d, int | float) or not d > 0 or d != d or d == float("inf"):
+            raise HrlkitError(f"--eval-success-distances {list(run.eval_success_distances)}: each must be a number > 0")
 
 
 def guard_checkpoint_env(env_id: str, confirmed: str | None, ckpt: Path, given_env: bool = False) -> None:

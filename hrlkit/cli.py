@@ -206,8 +206,9 @@ def _evaluate_run(
     seed = seed if seed is not None else meta["config"]["run"]["seed"] + 1_000_000
     trajectories: list[Trajectory] = []
     result: dict[str, Any] = evaluate(
-        model, env, episodes, seed=seed, deterministic=not stochastic, video_path=video_path, trajectories=trajectories
-    )
+        model, env, episodes, seed=seed, deterministic=not stochastic, video_path=video_path, trajectories=trajectories,
+        success_distances=tuple(run_cfg.get("eval_success_distances", ())),
+    )  # fmt: skip
     env.close()
     result.update(checkpoint_env_steps=step, episodes=episodes)
     (out_dir / f"results_{step}.json").write_text(json.dumps(result, indent=2))

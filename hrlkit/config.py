@@ -53,6 +53,9 @@ class RunConfig:
     """env steps between deterministic evaluations on a separate env (0: never)"""
     eval_episodes: int = 10
     """episodes per evaluation"""
+    eval_success_distances: tuple[float, ...] = ()
+    """goal envs: also report eval/success_within_<d>, the share of evaluation episodes ending within d of the desired
+    goal, for each d (e.g. a paper's threshold beside the env's own); eval/final_distance is always reported"""
     log_interval: int = 1_000
     """env steps between log dumps (CSV, TensorBoard, console)"""
     checkpoint_freq: int = 10_000

@@ -83,6 +83,7 @@ def evaluate(
     frame_hook: Any = None,
     trajectories: list[Trajectory] | None = None,
     draw_subgoals: bool = True,
+    success_distances: tuple[float, ...] | list[float] = (),
 ) -> dict[str, float]:
     """Run `episodes` episodes, seeding episode k with `seed + k`, so every evaluation sees the same start states.
 
@@ -93,12 +94,15 @@ def evaluate(
         trajectories: a list to append one `Trajectory` per episode to; None records nothing.
         draw_subgoals: with `video_path`, mark the agent's current subgoal target in every frame (agents with
             `subgoal`; envs `hrlkit.training.video.add_marker` can draw on, others are left unmarked).
+        success_distances: goal envs: for each d, `success_within_<d>` is the share of episodes whose last
+            observation has ||achieved_goal - desired_goal|| <= d.
 
     Returns:
         `mean_return`, `std_return`, `mean_length`, and `success_rate` (fraction of episodes whose last step reported
-        success) when the env reports it.
+        success) when the env reports it; on goal envs (Dict observations with achieved_goal and desired_goal)
+        `final_distance` (mean ||achieved_goal - desired_goal|| at the episodes' ends) and `success_within_<d>`.
     """
-    returns, lengths, successes = [], [], []
+    returns, lengths, successes, distances = [], [], [], []
     frames: list[np.ndarray] = []
     record = trajectories is not None
     subgoal_fn = getattr(agent, "subgoal", None)
@@ -131,6 +135,9 @@ def evaluate(
                 frames.append(frame_hook(frame, state) if frame_hook is not None else frame)
         returns.append(ep_return)
         lengths.append(ep_len)
+        if isinstance(obs, dict) and "achieved_goal" in obs and "desired_goal" in obs:
+            gap = np.asarray(obs["achieved_goal"], np.float64) - np.asarray(obs["desired_goal"], np.float64)
+            distances.append(float(np.linalg.norm(gap)))
         success = episode_success(info)
         if success is not None:
             successes.append(success)
@@ -159,6 +166,10 @@ def evaluate(
     }
     if successes:
         out["success_rate"] = float(np.mean(successes))
+    if distances:
+        out["final_distance"] = float(np.mean(distances))
+        for d in success_distances:
+            out[f"success_within_{d:g}"] = float(np.mean(np.asarray(distances) <= d))
     return out
 
 

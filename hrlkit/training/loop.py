@@ -324,7 +324,10 @@ class Periods:
         now = state.env_steps
         halt = evaluated = False
         if self.eval_env is not None and _crossed(before, now, run.eval_freq):
-            state.last_eval = evaluate(self.agent, self.eval_env, run.eval_episodes, seed=run.seed + 1_000_000)
+            state.last_eval = evaluate(
+                self.agent, self.eval_env, run.eval_episodes, seed=run.seed + 1_000_000,
+                success_distances=run.eval_success_distances,
+            )  # fmt: skip
             halt = self.callback.on_eval(now, state.last_eval) is False
             evaluated = True
         log_due = _crossed(before, now, run.log_interval)

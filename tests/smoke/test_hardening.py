@@ -86,6 +86,12 @@ def test_keep_checkpoints_below_one_is_refused(keep: int) -> None:
         SAC("Pendulum-v1", verbose=0, keep_checkpoints=keep)
 
 
+@pytest.mark.parametrize("distances", [(0.0,), (2.5, -1.0), (float("nan"),)])
+def test_eval_success_distances_must_be_positive(distances: tuple[float, ...]) -> None:
+    with pytest.raises(HrlkitError, match=r"--eval-success-distances .*: each must be a number > 0"):
+        SAC("Pendulum-v1", verbose=0, eval_success_distances=distances)
+
+
 def test_a_failed_checkpoint_write_leaves_no_partial_copy(saved: Path, tmp_path: Path, monkeypatch) -> None:
     """A write that fails (here: the disk is full while the loop state is written) removes its `.tmp-*` copy."""
     import hrlkit.training.checkpoint as checkpoint

@@ -333,3 +333,29 @@ def test_chain_same_seed_same_trajectory_and_ansi():
     text = gym.make("hrlkit/HDQNChain-v0", render_mode="ansi")
     text.reset(seed=0)
     assert text.render().startswith("s1 [s2] s3 s4 s5 s6")
+
+
+# ------------------------------------------------------------------------------ the toy maze as a goal env
+def test_point_maze_goal_env_and_evaluation_distances() -> None:
+    """`goal_env=True`: Dict observations with the position as observation and achieved goal, a vectorised
+    compute_reward equal to the step reward; `evaluate` then reports the final distance and success within each of
+    `success_distances`. A still agent ends where it starts, (1.5, 1.5) +- 0.1, 2 +- 0.1 from the goal (1.5, 3.5)."""
+    from hrlkit.training.evaluate import evaluate
+
+    env = gym.make("hrlkit/PointUMaze-v0", goal_env=True, start_noise=0.0)
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == {"observation", "achieved_goal", "desired_goal"}
+    obs, reward, *_ = env.step(np.array([1.0, 0.0], np.float32))
+    np.testing.assert_allclose(obs["achieved_goal"], [1.75, 1.5])
+    expected = -np.hypot(1.75 - 1.5, 1.5 - 3.5)
+    assert reward == pytest.approx(expected, rel=1e-6)
+    batch = env.unwrapped.compute_reward(np.stack([obs["achieved_goal"]] * 3), np.stack([obs["desired_goal"]] * 3))
+    np.testing.assert_allclose(batch, [expected] * 3, rtol=1e-6)
+
+    class Still:
+        def predict(self, obs, state=None, episode_start=None, deterministic=True):
+            return np.zeros(2, np.float32), None
+
+    result = evaluate(Still(), gym.make("hrlkit/PointUMaze-v0", goal_env=True), 3, success_distances=(1.0, 2.5))
+    assert result["final_distance"] == pytest.approx(2.0, abs=0.15)
+    assert result["success_within_1"] == 0.0 and result["success_within_2.5"] == 1.0
