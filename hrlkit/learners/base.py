@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import gymnasium as gym
@@ -11,6 +12,8 @@ from torch import nn
 from hrlkit.types import ReplayBatch, TensorObs, UpdateResult
 
 BatchT = TypeVar("BatchT")
+ActorPenalty = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+"""(flat obs (B, D), the actor's actions (B, A), with gradient) -> (B,) a term added to the actor loss (mean)"""
 
 
 class Learner(nn.Module, Generic[BatchT]):
@@ -34,6 +37,9 @@ class Learner(nn.Module, Generic[BatchT]):
         self.device = torch.device(device)
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.n_updates = 0
+        # Actor-critic learners (TD3, SAC) add its mean to their actor loss: how an agent constrains a level's actions
+        # (HIRO's adjacency constraint on subgoals) without a subclass. None: no penalty.
+        self.actor_penalty: ActorPenalty | None = None
 
     def act(self, obs: TensorObs, deterministic: bool = False) -> torch.Tensor:
         raise NotImplementedError

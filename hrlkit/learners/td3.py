@@ -126,8 +126,14 @@ class TD3Learner(Learner):
         return loss, {"critic_loss": loss.item(), "q_mean": q.detach().mean().item()}, td_errors
 
     def actor_loss(self, obs: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        loss = -self.critic.first(obs, self.actor(obs)).mean()  # Q_1 only, as in the paper
-        return loss, {"actor_loss": loss.item()}
+        actions = self.actor(obs)
+        loss = -self.critic.first(obs, actions).mean()  # Q_1 only, as in the paper
+        stats = {"actor_loss": loss.item()}
+        if self.actor_penalty is not None:
+            penalty = self.actor_penalty(obs, actions).mean()
+            loss = loss + penalty
+            stats["actor_penalty"] = penalty.item()
+        return loss, stats
 
     def update(self, batch: ReplayBatch) -> UpdateResult:
         critic_loss, stats, td_errors = self.critic_loss(batch)

@@ -15,7 +15,7 @@ import torch
 
 from hrlkit import HIRO
 from hrlkit.agents.hiro import HIROConfig, LevelConfig
-from hrlkit.agents.hiro.config import HindsightConfig
+from hrlkit.agents.hiro.config import AdjacencyConfig, HindsightConfig
 from hrlkit.algorithms import Algorithm
 from hrlkit.learners import SACLearner, TD3Learner
 from hrlkit.training.checkpoint import list_checkpoints, load_checkpoint
@@ -96,13 +96,14 @@ def full_state(model: Algorithm) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("n_envs", "per", "hindsight"),
     [(1, False, False), (2, False, False), (1, True, False), (2, False, True)],
-    ids=["1env", "2envs", "per", "hindsight"],
+    ids=["1env", "2envs", "per", "hindsight+adjacency"],
 )
 def test_exact_resume_mid_segment(tmp_path: Path, n_envs: int, per: bool, hindsight: bool) -> None:
     """c = 7, logs and checkpoints every 50 env steps: run B stops at 250, inside an episode (they last 100 steps and
     end every segment) and inside a segment, and resumes to 600; it logs and ends exactly as run A, which ran 600 in
     one go. With prioritized replay at the high level, its priorities and beta schedule resume exactly too; with
-    goal-conditioned HIRO and hindsight (the maze as a goal env), the hindsight draws and episode bounds too."""
+    goal-conditioned HIRO, hindsight (the maze as a goal env) and the adjacency constraint (trained every 100 env
+    steps, before and after the stop), the hindsight draws, episode bounds, graph and adjacency network too."""
     total, stop = 600, 250
     config = {**RUN, "seed": 3, "eval_freq": 200, "log_interval": 50, "checkpoint_freq": 50, "n_envs": n_envs}
     if per:
@@ -111,6 +112,7 @@ def test_exact_resume_mid_segment(tmp_path: Path, n_envs: int, per: bool, hindsi
     if hindsight:
         config |= {"env_kwargs": {"goal_env": True}}
         changes |= {"state_keys": ("observation",), "goal_conditioned": True, "hindsight": HindsightConfig(True)}
+        changes |= {"adjacency": AdjacencyConfig(True, cell_size=0.5, train_freq=100, epochs=2, hidden=16)}
     a = HIRO(ENV, config=tiny_config(**changes), run_dir=tmp_path / "A", verbose=0, **config)
     a.learn(total).close()
     b_dir = tmp_path / "B"
@@ -129,6 +131,7 @@ def test_exact_resume_mid_segment(tmp_path: Path, n_envs: int, per: bool, hindsi
     if hindsight:
         assert "hiro/hindsight_relabeled" in columns(b.run_dir)
         assert b.agent.high_buffer.ep_end.max() >= 0  # episodes closed, with their bounds
+        assert b.agent.adjacency.rounds == 6 and "high/train/actor_penalty" in columns(b.run_dir)  # 100, ..., 600
     sa, sb = full_state(a), full_state(b)
     assert sa.keys() == sb.keys()
     different = [

@@ -24,6 +24,7 @@ from hrlkit.agents.flat import rng_state, set_rng_state
 from hrlkit.agents.her import GOAL_KEYS, RewardFn
 from hrlkit.agents.hiro.config import HIROConfig
 from hrlkit.agents.hiro.hindsight import SegmentHindsight
+from hrlkit.agents.hiro.reachability import AdjacencyConstraint
 from hrlkit.agents.levels import learners_tree, load_learners_tree, load_replay_tree, replay_tree
 from hrlkit.agents.pipeline import UpdatePipeline
 from hrlkit.buffers import ReplayBuffer
@@ -152,6 +153,13 @@ class HIROAgent:
                 self.high_buffer, *goal_functions, cfg.high_reward_scale, h.strategy, h.n_sampled_goal,
                 seed=int(run.seed) + 4099,
             )  # fmt: skip
+        self.adjacency: AdjacencyConstraint | None = None
+        if cfg.adjacency.enabled:
+            _check_adjacency(cfg.adjacency)
+            self.adjacency = AdjacencyConstraint(
+                cfg.adjacency, self.goal_idx, self.c, self.goal_scaler, n_envs, int(run.seed) + 6007, self.device
+            )
+            self.high.actor_penalty = self.adjacency.penalty
         # The high level's update, in the order that reads like the paper: sample segments, hindsight goals (which
         # fix the steps each transition covers), the off-policy correction of those steps' subgoals, update.
         transforms: list[Any] = [self.hindsight] if self.hindsight is not None else []
@@ -335,6 +343,9 @@ class HIROAgent:
             terminated,
         )  # fmt: skip
         self._stat("hiro/intrinsic_reward", float(np.mean(r_low)))
+        done = terminated | truncated
+        if self.adjacency is not None:
+            self.adjacency.observe(ach, next_ach, done)
         # Grow each env's segment by this step.
         t = self.seg_t
         rows = np.arange(self.n_envs)
@@ -346,7 +357,6 @@ class HIROAgent:
         self.seg_reward += rewards
         self.seg_t = t + 1
         self.goals, self.anchor = next_goals, next_states
-        done = terminated | truncated
         close = done | (self.seg_t == self.c)
         gc = self.cfg.goal_conditioned
         for i in np.flatnonzero(close):
@@ -370,6 +380,8 @@ class HIROAgent:
         `high_learning_starts`. Worked example: c = 3, one env, ready from env step 30: updates at 30, 33, 36."""
         stats = self.low_pipeline.run(gradient_steps, self.rng)
         self.n_low_updates += gradient_steps
+        if self.adjacency is not None:
+            stats.update(self.adjacency.maybe_train(self.env_steps))
         ready = (
             len(self.high_buffer) >= max(1, self.cfg.high_learning_starts)
             and self.env_steps >= self.cfg.low_pretrain_env_steps
@@ -447,6 +459,8 @@ class HIROAgent:
         }
         if self.hindsight is not None:
             tree["hindsight_rng"] = self.hindsight.state_dict()["rng"]
+        if self.adjacency is not None:
+            tree["adjacency"] = self.adjacency.state_tree()
         return tree
 
     def load_state_tree(self, tree: dict[str, Any]) -> None:
@@ -473,12 +487,29 @@ class HIROAgent:
             self.relabel_generator.set_state(torch.as_tensor(tree["relabel_rng"], dtype=torch.uint8).cpu())
         if self.hindsight is not None and "hindsight_rng" in tree:
             self.hindsight.load_state_dict({"rng": tree["hindsight_rng"]})
+        if self.adjacency is not None:
+            if "adjacency" not in tree:
+                raise HrlkitError("this checkpoint was trained without adjacency.enabled: resume it without")
+            self.adjacency.load_state_tree(tree["adjacency"])
 
     def replay_state(self) -> dict[str, np.ndarray]:
         return replay_tree({"low": self.low_buffer, "high": self.high_buffer})
 
     def load_replay_state(self, state: dict[str, np.ndarray]) -> None:
         load_replay_tree(state, {"low": self.low_buffer, "high": self.high_buffer})
+
+
+def _check_adjacency(cfg: Any) -> None:
+    for name in ("max_cells", "hidden", "embedding", "train_freq", "epochs", "batch_size"):
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise HrlkitError(f"HIRO adjacency.{name} = {value!r}: it must be an integer >= 1")
+    for name in ("cell_size", "lr", "margin_pos", "penalty_coef"):
+        value = getattr(cfg, name)
+        if not (isinstance(value, int | float) and not isinstance(value, bool) and 0 < value < float("inf")):
+            raise HrlkitError(f"HIRO adjacency.{name} = {value!r}: it must be a number > 0")
+    if not cfg.margin_neg >= cfg.margin_pos:
+        raise HrlkitError(f"HIRO adjacency margins: margin_neg {cfg.margin_neg} must be >= margin_pos {cfg.margin_pos}")
 
 
 def _as_batch(obs: Any, single: bool) -> Any:

@@ -71,6 +71,36 @@ class HindsightConfig:
 
 
 @dataclass
+class AdjacencyConfig:
+    """HRAC's adjacency constraint on subgoals (Zhang et al. 2020; `hrlkit.goals.adjacency`); defaults are HRAC's."""
+
+    enabled: bool = False
+    """keep the high level's subgoals within c-step reach: a learned adjacency network and a penalty on its actor"""
+    cell_size: float = 1.0
+    """goal-space cell edge for the adjacency graph, in goal units (HRAC rounds to whole units)"""
+    max_cells: int = 1500
+    """explored cells kept in the graph (its matrix is max_cells^2 bytes)"""
+    hidden: int = 128
+    """width of the adjacency network's three hidden layers"""
+    embedding: int = 32
+    """size of the adjacency embedding"""
+    lr: float = 2e-4
+    """adjacency network learning rate (Adam)"""
+    margin_pos: float = 1.0
+    """contrastive loss: adjacent cells are pulled within this embedding distance"""
+    margin_neg: float = 1.2
+    """contrastive loss: other cells are pushed beyond this embedding distance"""
+    penalty_coef: float = 20.0
+    """eta: weight of the adjacency penalty in the high level's actor loss"""
+    train_freq: int = 50_000
+    """env steps between training rounds of the adjacency network (HRAC: a 50k-step trajectory buffer)"""
+    epochs: int = 25
+    """passes per training round over the explored pairs (up to 20,000 pairs a pass)"""
+    batch_size: int = 64
+    """pairs per gradient step of the adjacency network"""
+
+
+@dataclass
 class HIROConfig:
     """HIRO (Nachum et al. 2018, arXiv:1805.08296)."""
 
@@ -93,6 +123,8 @@ class HIROConfig:
     segments keep the env's achieved goals, which hindsight needs"""
     hindsight: HindsightConfig = field(default_factory=HindsightConfig)
     """hindsight at the high level (goal_conditioned only)"""
+    adjacency: AdjacencyConfig = field(default_factory=AdjacencyConfig)
+    """reachable subgoals: HRAC's adjacency constraint"""
     low_hidden_indices: tuple[int, ...] = ()
     """state dimensions the low level does not see (the reference hides x-y from it, ZERO_OBS), so that its policy
     depends on the relative goal and the body, not on where in the world the agent is; the high level sees them all"""
