@@ -1,15 +1,16 @@
-"""Sample efficiency on the U-maze (PointMaze_UMaze-v3, HIRO's maze protocol): evaluation success rate against env
-steps for HIRO and its ablations, flat TD3, SAC and SAC+HER (hrlkit), and Stable-Baselines3 SAC with HER (the tool a
-user would pick instead), over several seeds; one plot with 95% intervals and a table.
+"""Sample efficiency on the mazes (PointMaze_UMaze-v3 or PointMaze_Medium-v3, HIRO's maze protocol): evaluation
+success rate against env steps for HIRO and its ablations, flat TD3, SAC and SAC+HER (hrlkit), and Stable-Baselines3
+SAC with HER (the tool a user would pick instead), over several seeds; one plot with 95% intervals and a table.
 
-Every hrlkit run uses the preset `hrlkit/presets/PointMaze_UMaze-v3.yaml` (its `hiro`, `sac` or `td3` section) with
-one torch thread. Two kinds of rows for the flat learners, labelled: at their own defaults (hrlkit's SAC and TD3:
+Every hrlkit run uses the env's preset (`hrlkit/presets/<env>.yaml`, its `hiro`, `sac` or `td3` section) with one
+torch thread. Two kinds of rows for the flat learners, labelled: at their own defaults (hrlkit's SAC and TD3:
 256-256, batch 256; `sb3-sac-her`: Stable-Baselines3's SAC defaults, 256-256, batch 256, lr 3e-4, learning starts
 100, HER future k = 4), and `-matched` rows at the HIRO preset's level sizes (64-64, batch 128). SB3 SAC+HER trains on
 the same training env (random goals; HER's reward is the env's own sparse `compute_reward`, as SB3 users run it) and is
 evaluated on the same fixed far-end goal.
 
-    python benchmarks/maze_sample_efficiency.py --seeds 3 --steps 120000 --jobs 2 --reuse   # hours on 2 CPU cores
+    python benchmarks/maze_sample_efficiency.py --seeds 3 --steps 30000 --eval-every 5000 --reuse   # hours on 1 core
+    python benchmarks/maze_sample_efficiency.py --env PointMaze_Medium-v3 --seeds 3 --steps 100000 --reuse
     python benchmarks/maze_sample_efficiency.py --seeds 1 --steps 2000 --eval-every 1000 --no-write   # check
 """
 
@@ -59,6 +60,18 @@ METHODS = {
     "td3-matched": ["td3", *SMALL],
     "sac-matched": ["sac", *SMALL],
 }
+MAZES = {  # env -> (plot file name, docs section, heading)
+    "PointMaze_UMaze-v3": (
+        "maze_sample_efficiency",
+        "maze-sample-efficiency",
+        "## Sample efficiency on the U-maze (HIRO's maze protocol)",
+    ),
+    "PointMaze_Medium-v3": (
+        "maze_medium_sample_efficiency",
+        "maze-medium-sample-efficiency",
+        "## Sample efficiency on the medium maze (HIRO's maze protocol)",
+    ),
+}
 SB3 = {"sb3-sac-her": {}, "sb3-sac-her-matched": {"batch_size": 128, "policy_kwargs": {"net_arch": [64, 64]}}}
 
 
@@ -74,19 +87,19 @@ def finished(run_dir: Path, steps: int) -> bool:
     return bool(done) and max(done) >= steps
 
 
-def run_hrlkit(method: str, seed: int, steps: int, every: int, out: Path, reuse: bool) -> Path:
+def run_hrlkit(env_id: str, method: str, seed: int, steps: int, every: int, out: Path, reuse: bool) -> Path:
     args = METHODS[method]
     run_dir = out / f"{method}__{seed}"
     if reuse and finished(run_dir, steps):
         return run_dir
-    cmd = [sys.executable, "-m", "hrlkit.cli", "train", args[0], "--env", "PointMaze_UMaze-v3", *args[1:]]
+    cmd = [sys.executable, "-m", "hrlkit.cli", "train", args[0], "--env", env_id, *args[1:]]
     cmd += ["--seed", str(seed), "--total-env-steps", str(steps), "--eval-freq", str(every), "--run-dir", str(run_dir)]
     cmd += ["--torch-threads", "1", "--no-progress", "--verbose", "0"]
     subprocess.run(cmd, check=True, cwd=ROOT)
     return run_dir
 
 
-def run_sb3_her(method: str, seed: int, steps: int, every: int, out: Path, reuse: bool) -> Path:
+def run_sb3_her(env_id: str, method: str, seed: int, steps: int, every: int, out: Path, reuse: bool) -> Path:
     import csv
 
     import gymnasium as gym
@@ -104,9 +117,9 @@ def run_sb3_her(method: str, seed: int, steps: int, every: int, out: Path, reuse
     torch.set_num_threads(1)  # as the hrlkit runs (the preset's torch_threads), so parallel jobs do not contend
 
     gym.register_envs(gymnasium_robotics)
-    preset = yaml.safe_load((ROOT / "hrlkit" / "presets" / "PointMaze_UMaze-v3.yaml").read_text())["sac"]["run"]
-    env = gym.make("PointMaze_UMaze-v3", **preset["env_kwargs"])
-    eval_env = make_eval_env({"env": "PointMaze_UMaze-v3", **preset, "wrappers": []})
+    preset = yaml.safe_load((ROOT / "hrlkit" / "presets" / f"{env_id}.yaml").read_text())["sac"]["run"]
+    env = gym.make(env_id, **preset["env_kwargs"])
+    eval_env = make_eval_env({"env": env_id, **preset, "wrappers": []})
     model = SAC(
         "MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer,
         replay_buffer_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"}, seed=seed, device="cpu",
@@ -122,13 +135,14 @@ def run_sb3_her(method: str, seed: int, steps: int, every: int, out: Path, reuse
         writer = csv.DictWriter(f, ["time/env_steps", "eval/success_rate"])
         writer.writeheader()
         writer.writerows(rows)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump({"algo": method, "run": {"env": "PointMaze_UMaze-v3"}}))
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({"algo": method, "run": {"env": env_id}}))
     return run_dir
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--methods", nargs="+", default=[*METHODS, *SB3], choices=[*METHODS, *SB3])
+    p.add_argument("--env", default="PointMaze_UMaze-v3", choices=list(MAZES), help="the maze (its preset file)")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, default=120_000)
     p.add_argument("--eval-every", type=int, default=10_000)
@@ -158,7 +172,8 @@ def run_all(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futures = {
             (method, seed): pool.submit(
-                run_sb3_her if method in SB3 else run_hrlkit, method, seed, args.steps, args.eval_every, out, args.reuse
+                run_sb3_her if method in SB3 else run_hrlkit, args.env, method, seed, args.steps, args.eval_every, out,
+                args.reuse,
             )
             for seed in range(args.seeds)
             for method in args.methods
@@ -171,7 +186,8 @@ def run_all(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0
 def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0: float) -> None:
     from hrlkit.plotting import load_progress, plot_learning_curves
 
-    png_path = (out if args.no_write else DOCS) / "maze_sample_efficiency.png"
+    name, section, heading = MAZES[args.env]
+    png_path = (out if args.no_write else DOCS) / f"{name}.png"
     labels = {d: method for method, dirs in runs.items() for d in dirs}  # hiro and its ablation share `algo: hiro`
     png = plot_learning_curves(list(labels), png_path, "eval/success_rate", labels)
     steps = list(range(args.eval_every, args.steps + 1, args.eval_every))
@@ -181,7 +197,7 @@ def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0:
         reused = ", runs reused from an earlier call not counted" if args.reuse else ""
         how = f" --jobs {args.jobs}{' --reuse' if args.reuse else ''}` ({time.time() - t0:.0f} s on {os.cpu_count()} cores{reused})"
     lines = [
-        f"Command: `python benchmarks/maze_sample_efficiency.py --seeds {args.seeds} --steps {args.steps} "
+        f"Command: `python benchmarks/maze_sample_efficiency.py --env {args.env} --seeds {args.seeds} --steps {args.steps} "
         f"--eval-every {args.eval_every}{how}. Evaluation success rate (10 episodes, fixed far-end goal): mean over the "
         f"seeds every {args.eval_every // 1000}k env steps, and each seed's last evaluation. Plot (mean and 95% "
         f"interval): `docs/{png.name}`.",
@@ -202,9 +218,8 @@ def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0:
     table = "\n".join(lines)
     print(table)
     if not args.no_write:
-        heading = "## Sample efficiency on the U-maze (HIRO's maze protocol)"
         for doc in (DOCS / "benchmarks.md", DOCS / "hiro.md"):
-            write_section(doc, "maze-sample-efficiency", table, heading)
+            write_section(doc, section, table, heading)
 
 
 if __name__ == "__main__":
