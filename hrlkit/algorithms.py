@@ -643,7 +643,8 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
     """The inverse of `hrlkit.config.to_dict`.
 
     Configs saved before the replay group existed hold its fields under `run`; they move to `replay`, or are dropped
-    for an algorithm that has none (tabular Q-learning ran through a one-row replay then).
+    for an algorithm that has none (tabular Q-learning ran through a one-row replay then). A HIRO level saved with
+    the fields of both its possible learners keeps those of the learner it names.
     """
     tc = default_config(d["algo"])
     run = dict(d.get("run", {}))
@@ -654,5 +655,6 @@ def config_from_dict(d: dict[str, Any]) -> TrainConfig:
     mapping = {"run": run, "algo": d.get("algo_config", {})}
     if tc.replay is not None:
         mapping["replay"] = replay
-    apply_mapping(tc, mapping, "saved config")
+    # lenient: configs saved before HIRO's levels were learner configs list every learner's fields in each level
+    apply_mapping(tc, mapping, "saved config", lenient=True)
     return tc

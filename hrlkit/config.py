@@ -167,17 +167,47 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 def describe(cfg: Any, prefix: str = "") -> list[tuple[str, str, str]]:
-    """(flag, default, help) for every leaf field of a config, nested dataclasses flattened with dots."""
+    """(flag, default, help) for every leaf field of a config, nested dataclasses flattened with dots. A choice
+    field (a union of learner configs, e.g. HIRO's `high`) shows its `.algo` and the chosen config's fields."""
     rows = []
     docs = field_docs(type(cfg))
+    hints = _resolved_hints(type(cfg))
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         name = f"{prefix}{f.name}"
+        options = choice_options(hints[f.name])
+        if options:
+            names = " or ".join(o.algo for o in options)
+            rows.append((f"--{name}.algo".replace("_", "-"), repr(value.algo), f"{docs.get(f.name, '')}: {names}"))
         if dataclasses.is_dataclass(value):
             rows += describe(value, name + ".")
         else:
             rows.append(("--" + name.replace("_", "-"), repr(value), docs.get(f.name, "")))
     return rows
+
+
+def choice_options(hint: Any) -> tuple[type, ...] | None:
+    """The configs of a *choice* field, a union of dataclasses that each name their learner in a class attribute
+    `algo` (`high: TD3Config | SACConfig`): `--high.algo sac` picks one. None for any other field."""
+    if typing.get_origin(hint) not in (typing.Union, types.UnionType):
+        return None
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if len(args) > 1 and all(dataclasses.is_dataclass(a) and isinstance(getattr(a, "algo", None), str) for a in args):
+        return tuple(args)
+    return None
+
+
+def switch_choice(current: Any, options: tuple[type, ...], name: Any, flag: str) -> Any:
+    """The config of the learner `name` among `options`, keeping the values of the fields it shares with `current`
+    (a level's settings stay when its learner changes); the others start at that config's defaults."""
+    by_name = {o.algo: o for o in options}
+    cls = by_name.get(str(name).lower())
+    if cls is None:
+        raise HrlkitError(f"{flag} = {name!r}: use {' or '.join(by_name)}")
+    if type(current) is cls:
+        return current
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{f.name: getattr(current, f.name) for f in dataclasses.fields(current) if f.name in names})
 
 
 # ------------------------------------------------------------------------------------------------ value coercion
@@ -258,9 +288,19 @@ def _yaml_scalar(text: Any) -> Any:
 # ------------------------------------------------------------------------------------------------- overrides
 def _leaf_paths(cfg: Any, prefix: str = "") -> list[str]:
     out = []
+    hints = _resolved_hints(type(cfg))
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
-        out += _leaf_paths(value, f"{prefix}{f.name}.") if dataclasses.is_dataclass(value) else [prefix + f.name]
+        options = choice_options(hints[f.name])
+        if options:  # `.algo`, then the fields of every learner it can name (a preset may set them in any order)
+            paths = [f"{prefix}{f.name}.algo"]
+            for option in (type(value), *options):
+                paths += [p for p in _leaf_paths(option(), f"{prefix}{f.name}.") if p not in paths]
+            out += paths
+        elif dataclasses.is_dataclass(value):
+            out += _leaf_paths(value, f"{prefix}{f.name}.")
+        else:
+            out.append(prefix + f.name)
     return out
 
 
@@ -298,30 +338,48 @@ def resolve_key(tc: TrainConfig, key: str) -> str:
     raise HrlkitError(f"unknown config key {flag}{hint}; `hrlkit train {tc.algo} --help` lists every key")
 
 
-def set_value(tc: TrainConfig, key: str, value: Any) -> None:
-    """Set one field by its (possibly abbreviated) dotted path, converting the value to the field's type."""
+def set_value(tc: TrainConfig, key: str, value: Any, lenient: bool = False) -> None:
+    """Set one field by its (possibly abbreviated) dotted path, converting the value to the field's type.
+
+    `<choice>.algo` switches a choice field's learner (`switch_choice`). A field of another learner of a choice is
+    refused with one line, or skipped with `lenient` (saved configs of levels that listed every learner's fields)."""
     path = resolve_key(tc, key)
+    flag = "--" + path.replace("_", "-")
     group, *parts = path.split(".")
-    obj = tc.groups()[group]
+    parent, obj = None, tc.groups()[group]
     for p in parts[:-1]:
-        obj = getattr(obj, p)
-    hint = _resolved_hints(type(obj))[parts[-1]]
-    setattr(obj, parts[-1], coerce(value, hint, "--" + path.replace("_", "-")))
+        parent, obj = obj, getattr(obj, p)
+    name = parts[-1]
+    options = choice_options(_resolved_hints(type(parent))[parts[-2]]) if parent is not None else None
+    if options and name == "algo":
+        setattr(parent, parts[-2], switch_choice(obj, options, value, flag))
+        return
+    hints = _resolved_hints(type(obj))
+    if name not in hints:  # a field of another learner of this choice
+        if lenient:
+            return
+        owners = [o.algo for o in options or () if name in _resolved_hints(o)]
+        raise HrlkitError(
+            f"{flag} is a setting of {' and '.join(owners)}, and this level learns with {obj.algo}: set "
+            f"--{'.'.join(parts[:-1]).replace('_', '-')}.algo {owners[0] if owners else '...'} before it"
+        )
+    setattr(obj, name, coerce(value, hints[name], flag))
 
 
-def apply_mapping(tc: TrainConfig, mapping: dict[str, Any], source: str) -> None:
-    """Apply a preset's `{run: {...}, algo: {...}}` (nested or dotted keys) to a config."""
+def apply_mapping(tc: TrainConfig, mapping: dict[str, Any], source: str, lenient: bool = False) -> None:
+    """Apply a preset's `{run: {...}, algo: {...}}` (nested or dotted keys) to a config. A level's `algo` is applied
+    before its other keys, wherever it stands."""
     if not isinstance(mapping, dict):
         raise HrlkitError(f"{source}: expected a mapping of config keys, got {type(mapping).__name__}")
 
     def walk(prefix: str, m: dict[str, Any]) -> None:
-        for k, v in m.items():
+        for k, v in sorted(m.items(), key=lambda kv: not str(kv[0]).endswith("algo")):
             path = f"{prefix}{k}"
             if isinstance(v, dict) and not _is_dict_field(tc, path):
                 walk(path + ".", v)
             else:
                 try:
-                    set_value(tc, path, v)
+                    set_value(tc, path, v, lenient)
                 except HrlkitError as e:
                     raise HrlkitError(f"{source}: {e}") from None
 
@@ -337,13 +395,14 @@ def _is_dict_field(tc: TrainConfig, path: str) -> bool:
     obj = tc.groups()[group]
     for p in parts[:-1]:
         obj = getattr(obj, p)
-    hint = _resolved_hints(type(obj))[parts[-1]]
+    hint = _resolved_hints(type(obj)).get(parts[-1])
     options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
     return any(o is dict or typing.get_origin(o) is dict for o in options)
 
 
 def parse_overrides(tc: TrainConfig, argv: list[str]) -> None:
-    """Apply `--key value` / `--key=value` pairs from the command line."""
+    """Apply `--key value` / `--key=value` pairs from the command line; a level's `.algo` before the others."""
+    pairs: list[tuple[str, str]] = []
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -361,6 +420,8 @@ def parse_overrides(tc: TrainConfig, argv: list[str]) -> None:
                 raise HrlkitError(f"{arg} needs a value: {arg} VALUE")
             key, value = arg, argv[i + 1]
             i += 2
+        pairs.append((key, value))
+    for key, value in sorted(pairs, key=lambda kv: not kv[0].rstrip().endswith(".algo")):
         set_value(tc, key, value)
 
 
@@ -405,10 +466,24 @@ def to_dict(tc: TrainConfig) -> dict[str, Any]:
             return [plain(v) for v in x]
         return x
 
-    out: dict[str, Any] = {"algo": tc.algo, "run": plain(dataclasses.asdict(tc.run))}
+    out: dict[str, Any] = {"algo": tc.algo, "run": plain(as_dict(tc.run))}
     if tc.replay is not None:
-        out["replay"] = plain(dataclasses.asdict(tc.replay))
-    out["algo_config"] = plain(dataclasses.asdict(tc.algo_config))
+        out["replay"] = plain(as_dict(tc.replay))
+    out["algo_config"] = plain(as_dict(tc.algo_config))
+    return out
+
+
+def as_dict(cfg: Any) -> dict[str, Any]:
+    """`dataclasses.asdict`, with a choice field's learner name first (`high: {algo: sac, ...}`)."""
+    out: dict[str, Any] = {}
+    hints = _resolved_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            inner = as_dict(value)
+            out[f.name] = {"algo": value.algo, **inner} if choice_options(hints[f.name]) else inner
+        else:
+            out[f.name] = value
     return out
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import ClassVar
 
 import gymnasium as gym
 import torch
@@ -34,6 +35,8 @@ from hrlkit.types import ReplayBatch, TensorObs, UpdateResult
 @dataclass
 class SACConfig:
     """Soft Actor-Critic (Haarnoja et al. 2018)."""
+
+    algo: ClassVar[str] = "sac"  # the learner's name where a config chooses between learners (HIRO's levels)
 
     hidden: tuple[int, ...] = (256, 256)
     """hidden layer sizes of the actor and of each critic"""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import ClassVar
 
 import gymnasium as gym
 import torch
@@ -30,6 +31,8 @@ from hrlkit.types import ReplayBatch, TensorObs, UpdateResult
 @dataclass
 class TD3Config:
     """Twin Delayed DDPG (Fujimoto et al. 2018)."""
+
+    algo: ClassVar[str] = "td3"  # the learner's name where a config chooses between learners (HIRO's levels)
 
     hidden: tuple[int, ...] = (256, 256)
     """hidden layer sizes of the actor and of each critic"""
@@ -60,6 +63,8 @@ class TD3Config:
 @dataclass
 class DDPGConfig(TD3Config):
     """DDPG (Lillicrap et al. 2016): TD3 with one critic, no target smoothing, actor updated every step."""
+
+    algo: ClassVar[str] = "ddpg"
 
     n_critics: int = 1
     """critics in the ensemble (DDPG: one)"""

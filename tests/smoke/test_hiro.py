@@ -14,10 +14,10 @@ import pytest
 import torch
 
 from hrlkit import HIRO
-from hrlkit.agents.hiro import HIROConfig, LevelConfig
+from hrlkit.agents.hiro import HIROConfig
 from hrlkit.agents.hiro.config import AdjacencyConfig, HindsightConfig
 from hrlkit.algorithms import Algorithm
-from hrlkit.learners import SACLearner, TD3Learner
+from hrlkit.learners import SACConfig, SACLearner, TD3Config, TD3Learner
 from hrlkit.training.checkpoint import list_checkpoints, load_checkpoint
 from hrlkit.training.serialization import split_tree
 from tests.smoke.helpers import assert_same_progress, read_progress, run_cli
@@ -42,7 +42,7 @@ HIRO_COLUMNS = [
 
 
 def tiny_config(algo: str = "td3", **changes: Any) -> HIROConfig:
-    level = LevelConfig(algo=algo, hidden=(16, 16), batch_size=16)
+    level = (SACConfig if algo == "sac" else TD3Config)(hidden=(16, 16), batch_size=16)
     cfg = HIROConfig(high=level, low=replace(level), goal_low=(-2.5,), goal_high=(2.5,), high_buffer_size=200)
     for k, v in changes.items():
         setattr(cfg, k, v)

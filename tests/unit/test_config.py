@@ -294,3 +294,38 @@ def test_nested_fields_by_python_keyword() -> None:
     hiro = default_config("hiro")
     set_value(hiro, "high_actor_lr", "5e-4")
     assert hiro.algo_config.high.actor_lr == 5e-4 and hiro.algo_config.low.actor_lr != 5e-4
+
+
+# ------------------------------------------------------------------------------------ choice fields (HIRO's levels)
+def test_a_hiro_level_is_a_learner_config_switched_by_algo() -> None:
+    """`high: TD3Config | SACConfig`: `--high.algo sac` switches the level's config, keeping the fields TD3 and SAC
+    share, whatever the order of the flags; a SAC-only flag on a TD3 level is refused with one line; the saved config
+    names the learner and loads back; a config saved when a level listed both learners' fields keeps its learner's."""
+    from hrlkit.algorithms import config_from_dict, default_config
+    from hrlkit.config import parse_overrides, to_dict
+    from hrlkit.learners import SACConfig, TD3Config
+
+    tc = default_config("hiro")
+    assert isinstance(tc.algo_config.high, TD3Config) and tc.algo_config.high.hidden == (300, 300)
+    parse_overrides(tc, ["--high.entropy-coef-init", "0.05", "--high.hidden", "64,64", "--high.algo", "sac"])
+    high = tc.algo_config.high
+    assert isinstance(high, SACConfig) and high.entropy_coef_init == 0.05 and high.hidden == (64, 64)
+    assert high.actor_lr == 1e-4 and high.batch_size == 100  # the reference level's values, kept
+    with pytest.raises(HrlkitError, match=r"--algo.low.entropy-coef-init is a setting of sac.*--low.algo sac"):
+        parse_overrides(tc, ["--low.entropy-coef-init", "0.1"])
+    with pytest.raises(HrlkitError, match=r"--algo.low.algo = 'ppo': use td3 or sac"):
+        parse_overrides(tc, ["--low.algo", "ppo"])
+    saved = to_dict(tc)
+    assert saved["algo_config"]["high"]["algo"] == "sac" and saved["algo_config"]["low"]["algo"] == "td3"
+    back = config_from_dict(saved)
+    assert back.algo_config.high == high and back.algo_config.low == tc.algo_config.low
+    old = {
+        "algo": "hiro",
+        "algo_config": {
+            "high": {"algo": "sac", "hidden": [32], "policy_delay": 2, "entropy_lr": 1e-3},
+            "low": {"algo": "td3", "hidden": [16], "entropy_coef_init": 0.5, "policy_delay": 3},
+        },
+    }
+    migrated = config_from_dict(old).algo_config
+    assert migrated.high == SACConfig(hidden=(32,), actor_lr=1e-4, critic_lr=1e-3, batch_size=100, entropy_lr=1e-3)
+    assert migrated.low == TD3Config(hidden=(16,), actor_lr=1e-4, batch_size=100, policy_delay=3)

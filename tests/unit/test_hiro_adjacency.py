@@ -12,13 +12,14 @@ import torch
 from torch import nn
 
 from hrlkit.agents.base import Transition
-from hrlkit.agents.hiro import HIROAgent, HIROConfig, LevelConfig
+from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.agents.hiro.config import AdjacencyConfig
 from hrlkit.agents.hiro.reachability import AdjacencyConstraint
 from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
 from hrlkit.goals.adjacency import AdjacencyGraph, adjacency_penalty, contrastive_loss
+from hrlkit.learners import TD3Config
 from hrlkit.training.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -160,7 +161,7 @@ ACT = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
 
 
 def make_agent(seed: int = 0, **changes) -> HIROAgent:
-    level = LevelConfig(hidden=(8,), batch_size=4)
+    level = TD3Config(hidden=(8,), batch_size=4)
     config = HIROConfig(
         high=level, low=replace(level), high_level_interval=3, goal_low=(-2.0,), goal_high=(2.0,),
         high_buffer_size=32, adjacency=cfg(),

@@ -17,9 +17,10 @@ import pytest
 import torch
 
 from hrlkit.agents.base import Transition
-from hrlkit.agents.hiro import HIROAgent, HIROConfig, LevelConfig
+from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.errors import HrlkitError
+from hrlkit.learners import DQNConfig, TD3Config
 from hrlkit.training.checkpoint import load_checkpoint, save_checkpoint
 
 S = 4
@@ -28,7 +29,7 @@ GOAL_LOW, GOAL_HIGH = np.array([-2.0, -1.0], np.float32), np.array([2.0, 3.0], n
 OBS_SPACE = gym.spaces.Box(-10.0, 10.0, (S,), np.float32)
 # Asymmetric bounds, so a stored action that was not normalised would show.
 ACT_SPACE = gym.spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([2.0, 1.0], np.float32), dtype=np.float32)
-TINY_LEVEL = LevelConfig(hidden=(16, 16), batch_size=16)
+TINY_LEVEL = TD3Config(hidden=(16, 16), batch_size=16)
 
 
 @pytest.fixture(autouse=True)
@@ -461,7 +462,7 @@ def test_predict_on_a_batch() -> None:
         ({"goal_high": (1.0, 2.0, 3.0)}, "one bound per goal dimension"),
         ({"goal_low": (1.0,), "goal_high": (1.0,)}, "low < high"),
         ({"goal_low": (-1.0, 2.0), "goal_high": (1.0, 0.0)}, "low < high"),
-        ({"high": LevelConfig(algo="ppo")}, "unknown level algo 'ppo'"),
+        ({"high": DQNConfig()}, "a HIRO level learns with td3 or sac, got DQNConfig"),
     ],
 )
 def test_bad_config(changes: dict[str, Any], match: str) -> None:
@@ -544,7 +545,7 @@ def test_state_tree_round_trip(tmp_path: Path) -> None:
 
 def test_loading_another_architecture_is_refused() -> None:
     a = make_agent()
-    b = make_agent(high=LevelConfig(hidden=(8,), batch_size=16))
+    b = make_agent(high=TD3Config(hidden=(8,), batch_size=16))
     with pytest.raises(HrlkitError, match="do not fit this HIRO model"):
         b.load_state_tree(a.state_tree())
 

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from pathlib import Path
 
 from hrlkit.agents.hiro.config import HIROConfig
+from hrlkit.config import describe, switch_choice
+from hrlkit.learners import SACConfig, TD3Config
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "hiro.md"
 
 
 def expected_rows() -> dict[str, str]:
-    """flag -> repr(default) for every HIRO field, the per-level ones as --high.x and --low.x."""
-    cfg, rows = HIROConfig(), {}
-    for f in dataclasses.fields(HIROConfig):
-        value = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(value):  # the levels and hindsight, as --high.x, --hindsight.x
-            for g in dataclasses.fields(value):
-                rows[f"--{f.name}.{g.name.replace('_', '-')}"] = repr(getattr(value, g.name))
-        else:
-            rows[f"--{f.name.replace('_', '-')}"] = repr(value)
+    """flag -> repr(default) for every HIRO field as `--help` lists it (the levels as --high.x and --low.x, TD3 by
+    default), plus each level's SAC-only fields with the defaults `--high.algo sac` gives them."""
+    cfg = HIROConfig()
+    rows = {flag: default for flag, default, _ in describe(cfg)}
+    options = (TD3Config, SACConfig)
+    for level in ("high", "low"):
+        as_sac = switch_choice(getattr(cfg, level), options, "sac", f"--{level}.algo")
+        for flag, default, _ in describe(as_sac, f"{level}."):
+            rows.setdefault(flag, default)
     return rows
 
 

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 
 from hrlkit.agents.base import Transition
-from hrlkit.agents.hiro import HIROAgent, HIROConfig, LevelConfig
+from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.agents.hiro.config import HindsightConfig
 from hrlkit.agents.hiro.hindsight import SegmentHindsight
 from hrlkit.buffers.segments import SegmentBuffer
 from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.errors import HrlkitError
 from hrlkit.goals.functions import neg_distance_reward
+from hrlkit.learners import TD3Config
 
 C, S, A, G, D = 3, 2, 1, 2, 2
 
@@ -204,7 +205,7 @@ GOAL_OBS = gym.spaces.Dict(
     }
 )
 ACT = gym.spaces.Box(-1.0, 1.0, (A,), np.float32)
-TINY = LevelConfig(hidden=(8,), batch_size=4)
+TINY = TD3Config(hidden=(8,), batch_size=4)
 
 
 def make_agent(terminated_fn: Any = None, **changes: Any) -> HIROAgent:

@@ -35,15 +35,18 @@ from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
 from hrlkit.goals.functions import goal_transition, intrinsic_reward
 from hrlkit.goals.relabel import hiro_relabel_goals
-from hrlkit.learners import SACLearner, TD3Learner
+from hrlkit.learners import SACConfig, SACLearner, TD3Config, TD3Learner
 from hrlkit.learners.base import Learner
 from hrlkit.types import ReplayBatch, Subgoal
 
 
 def make_learner(obs_space: gym.Space, action_space: gym.Space, level: Any, device: str) -> Learner:
-    cfg = level.learner_config()
-    cls = SACLearner if level.algo == "sac" else TD3Learner
-    return cls(obs_space, action_space, cfg, device=device)
+    """A level's learner from its config: a `TD3Config` (the paper) or a `SACConfig`."""
+    if isinstance(level, SACConfig):
+        return SACLearner(obs_space, action_space, level, device=device)
+    if isinstance(level, TD3Config):
+        return TD3Learner(obs_space, action_space, level, device=device)
+    raise HrlkitError(f"a HIRO level learns with td3 or sac, got {type(level).__name__}: set --high.algo / --low.algo")
 
 
 class StateView:

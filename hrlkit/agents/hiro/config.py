@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,51 +9,11 @@ from hrlkit.errors import HrlkitError
 from hrlkit.learners import SACConfig, TD3Config
 
 
-@dataclass
-class LevelConfig:
-    """One level's learner: `algo` picks TD3 or SAC; the other fields go to that learner's config where it has them."""
-
-    algo: str = "td3"
-    """learner of this level: td3 (the paper) or sac"""
-    hidden: tuple[int, ...] = (300, 300)
-    """hidden layer sizes of the actor and of each critic"""
-    activation: str = "relu"
-    """activation between hidden layers"""
-    actor_lr: float = 1e-4
-    """actor learning rate (Adam)"""
-    critic_lr: float = 1e-3
-    """critic learning rate (Adam)"""
-    gamma: float = 0.99
-    """discount factor (per low-level step for the low level, per decision for the high level)"""
-    tau: float = 0.005
-    """Polyak coefficient of the targets"""
-    batch_size: int = 100
-    """transitions (low) or segments (high) per gradient step"""
-    n_critics: int = 2
-    """critics in the ensemble"""
-    policy_delay: int = 2
-    """TD3: critic updates per actor and target update"""
-    target_noise: float = 0.2
-    """TD3: std of the target smoothing noise (normalised action units)"""
-    target_noise_clip: float = 0.5
-    """TD3: clip of the target smoothing noise"""
-    exploration_noise: float = 0.1
-    """TD3: std of the Gaussian exploration noise (normalised units: a fraction of the half-range)"""
-    entropy_lr: float = 3e-4
-    """SAC: learning rate of log(entropy_coef)"""
-    entropy_coef_init: float = 1.0
-    """SAC: initial entropy coefficient"""
-    learn_entropy_coef: bool = True
-    """SAC: tune the entropy coefficient"""
-    target_entropy: float | None = None
-    """SAC: entropy target (None: -dim(actions))"""
-
-    def learner_config(self) -> TD3Config | SACConfig:
-        cls = {"td3": TD3Config, "sac": SACConfig}.get(self.algo)
-        if cls is None:
-            raise HrlkitError(f"unknown level algo {self.algo!r}: use td3 or sac")
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in dataclasses.asdict(self).items() if k in names})
+def reference_level() -> TD3Config:
+    """A level's learner as in the reference implementation (tensorflow/models research/efficient-hrl): TD3 with
+    300-300 networks, actor lr 1e-4, critic lr 1e-3, batch 100; TD3's other defaults (target noise 0.2 clipped at 0.5,
+    actor and targets every 2 critic updates, tau 0.005, gamma 0.99) are the reference's too."""
+    return TD3Config(hidden=(300, 300), actor_lr=1e-4, critic_lr=1e-3, batch_size=100)
 
 
 @dataclass
@@ -104,9 +63,10 @@ class AdjacencyConfig:
 class HIROConfig:
     """HIRO (Nachum et al. 2018, arXiv:1805.08296)."""
 
-    high: LevelConfig = field(default_factory=LevelConfig)
-    """the high-level learner (acts every c steps, action = a goal)"""
-    low: LevelConfig = field(default_factory=LevelConfig)
+    high: TD3Config | SACConfig = field(default_factory=reference_level)
+    """the high-level learner (acts every c steps, action = a goal; batch_size counts segments; gamma is per
+    decision)"""
+    low: TD3Config | SACConfig = field(default_factory=reference_level)
     """the low-level learner (acts every step, input = state and goal)"""
     high_level_interval: int = 10
     """c: env steps per high-level decision"""
