@@ -137,3 +137,35 @@ def test_terminated_is_recomputed_only_for_relabelled_samples() -> None:
 def test_non_goal_space_is_refused() -> None:
     with pytest.raises(HrlkitError, match="HER needs a goal env"):
         make_transform(ReplayBuffer(4, BOX, ACT))
+
+
+# ------------------------------------------------------------------------------------ vectorised termination
+@pytest.mark.parametrize(
+    ("env_id", "kwargs"),
+    [("PointMaze_UMaze-v3", {"continuing_task": False}), ("PointMaze_UMaze-v3", {"continuing_task": True}),
+     ("AntMaze_UMaze-v5", {"continuing_task": False}), ("FetchReach-v4", {})],
+)  # fmt: skip
+def test_vectorised_terminated_equals_the_envs_own_function_row_by_row(env_id: str, kwargs: dict) -> None:
+    """gymnasium-robotics' maze and robot envs answer `compute_terminated` with one value for a whole batch; the
+    vectorised stand-in gives, per row, what the env's own method gives for that row alone (distances around the
+    maze's 0.45 included)."""
+    import gymnasium as gym
+    import gymnasium_robotics
+
+    from hrlkit.agents.her import env_goal_functions
+    from hrlkit.envs.wrappers import NegativeDistanceReward
+
+    gym.register_envs(gymnasium_robotics)
+    env = NegativeDistanceReward(gym.make(env_id, **kwargs))
+    _, terminated = env_goal_functions(env)
+    own = env.unwrapped.compute_terminated
+    assert terminated is not None and terminated is not own
+    rng = np.random.default_rng(0)
+    G = env.observation_space["achieved_goal"].shape[0]
+    desired = rng.uniform(-2, 2, (200, G))
+    offsets = rng.standard_normal((200, G))
+    offsets *= rng.uniform(0.0, 0.9, (200, 1)) / np.linalg.norm(offsets, axis=1, keepdims=True)
+    achieved = desired + offsets
+    expected = np.array([bool(own(a, d, {})) for a, d in zip(achieved, desired, strict=True)])
+    np.testing.assert_array_equal(np.asarray(terminated(achieved, desired, [{}] * 200)), expected)
+    env.close()
