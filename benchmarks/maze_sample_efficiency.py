@@ -4,8 +4,9 @@ SAC with HER (the tool a user would pick instead), over several seeds; one plot 
 
 Every hrlkit run uses the env's preset (`hrlkit/presets/<env>.yaml`, its `hiro`, `sac` or `td3` section) with one
 torch thread. Two kinds of rows for the flat learners, labelled: at their own defaults (hrlkit's SAC and TD3:
-256-256, batch 256; `sb3-sac-her`: Stable-Baselines3's SAC defaults, 256-256, batch 256, lr 3e-4, learning starts
-100, HER future k = 4), and `-matched` rows at the HIRO preset's level sizes (64-64, batch 128). SB3 SAC+HER trains on
+256-256, batch 256; `sb3-sac-her`: Stable-Baselines3's SAC defaults, 256-256, batch 256, lr 3e-4, HER future k = 4,
+but the protocol's warm-up of the preset's learning_starts like every method: SB3's HER refuses its default of 100,
+which is shorter than one episode), and `-matched` rows at the HIRO preset's level sizes (64-64, batch 128). SB3 SAC+HER trains on
 the same training env (random goals; HER's reward is the env's own sparse `compute_reward`, as SB3 users run it) and is
 evaluated on the same fixed far-end goal.
 
@@ -123,7 +124,7 @@ def run_sb3_her(env_id: str, method: str, seed: int, steps: int, every: int, out
     model = SAC(
         "MultiInputPolicy", env, replay_buffer_class=HerReplayBuffer,
         replay_buffer_kwargs={"n_sampled_goal": 4, "goal_selection_strategy": "future"}, seed=seed, device="cpu",
-        verbose=0, **SB3[method],
+        learning_starts=preset["learning_starts"], verbose=0, **SB3[method],
     )  # fmt: skip
     run_dir.mkdir(parents=True, exist_ok=True)
     rows = []
