@@ -95,6 +95,8 @@ class FlatAgent:
         self.device = learner.device
         space = learner.action_space
         self.scaler = ActionScaler(space) if isinstance(space, gym.spaces.Box) else None
+        # Discrete(n, start=s): learners index actions 0..n-1, the env takes s..s+n-1
+        self.action_start = int(space.start) if isinstance(space, gym.spaces.Discrete) else 0
         self.rng = np.random.default_rng(seed)
         self.exploration = exploration
         self.env_steps = 0  # transitions observed (the clock of the exploration schedule)
@@ -105,7 +107,7 @@ class FlatAgent:
         actions = self.learner.act(obs_to_tensor(obs, self.device), deterministic).cpu().numpy()
         if self.exploration is not None and not deterministic:
             actions = epsilon_greedy(actions, self.exploration(self.env_steps), self.learner.action_space.n, self.rng)
-        return self.scaler.to_env(actions) if self.scaler is not None else actions
+        return self.scaler.to_env(actions) if self.scaler is not None else actions + self.action_start
 
     @property
     def epsilon(self) -> float | None:
@@ -116,7 +118,7 @@ class FlatAgent:
         """Uniform warm-up actions, drawn from the agent's own generator so a resumed run draws the same ones."""
         if self.scaler is not None:
             return self.scaler.to_env(self.rng.uniform(-1.0, 1.0, (n_envs, *self.learner.action_space.shape)))
-        return self.rng.integers(0, self.learner.action_space.n, size=n_envs)
+        return self.rng.integers(0, self.learner.action_space.n, size=n_envs) + self.action_start
 
     def predict(
         self, obs: Any, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = True
@@ -131,7 +133,10 @@ class FlatAgent:
     # -------------------------------------------------------------------------------------------------- learning
     def observe(self, transition: Transition) -> None:
         obs, env_actions, rewards, next_obs, terminated, truncated, infos = transition
-        actions = self.scaler.to_normalised(env_actions) if self.scaler is not None else env_actions
+        if self.scaler is not None:
+            actions = self.scaler.to_normalised(env_actions)
+        else:
+            actions = np.asarray(env_actions) - self.action_start
         self.buffer.add(obs, actions, rewards, next_obs, terminated, truncated)
         self.env_steps += len(rewards)
 

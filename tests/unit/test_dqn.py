@@ -201,3 +201,23 @@ def test_atari_wrapper_gives_stacked_84x84_frames():
     assert np.array_equal(obs2[:3], obs[1:])  # the stack shifts by one frame per step
     with pytest.raises(HrlkitError, match="frameskip"):
         make_env("ALE/Pong-v5", wrappers=("atari",))
+
+
+def test_flat_agent_maps_a_discrete_space_with_a_start_offset() -> None:
+    """Discrete(3, start=-1): the env takes -1, 0, 1; the learner and the buffer index 0, 1, 2. Greedy, epsilon-greedy
+    and warm-up actions all land in the env's range; a stored action is the env's minus the start."""
+    obs_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    space = gym.spaces.Discrete(3, start=-1)
+    learner = DQNLearner(obs_space, space, DQNConfig(hidden=(8,), batch_size=4))
+    buffer = ReplayBuffer(16, obs_space, space, 2)
+    agent = FlatAgent(learner, buffer, 4, seed=0, exploration=lambda steps: 1.0)
+    obs = np.zeros((2, 2), np.float32)
+    greedy = agent.act(obs, deterministic=True)
+    with torch.no_grad():
+        index = learner.q(torch.as_tensor(obs)).argmax(-1).numpy()
+    np.testing.assert_array_equal(greedy, index - 1)
+    explored = np.concatenate([agent.act(obs) for _ in range(50)])  # epsilon 1: uniform over the env's actions
+    assert set(explored.tolist()) == {-1, 0, 1}
+    assert set(np.concatenate([agent.random_actions(2) for _ in range(50)]).tolist()) == {-1, 0, 1}
+    agent.observe(Transition(obs, np.array([-1, 1]), np.zeros(2), obs, np.zeros(2, bool), np.zeros(2, bool), [{}, {}]))
+    np.testing.assert_array_equal(buffer.actions[0], [0, 2])
