@@ -193,6 +193,13 @@ class Algorithm:
                 save_yaml(self.config, self.run_dir / "config.yaml")  # the saved config stays the one that ran
         if self.state is None:
             self.state = start_episodes(self.envs, run.seed + 1)
+        replay = self.config.replay
+        if replay is not None and self.verbose and run.total_env_steps <= replay.learning_starts:
+            print(
+                f"warning: total_env_steps {run.total_env_steps} <= learning_starts {replay.learning_starts}: the run "
+                "only collects random actions and never learns; raise --total-env-steps or lower --learning-starts",
+                file=sys.stderr,
+            )
         callbacks = CallbackList([_EvalLine(self), as_callback(callback)])
         callbacks.on_start(self)
         self.state = self._train(callbacks, progress_bar)

@@ -72,12 +72,19 @@ def cmd_train(argv: list[str]) -> int:
     tc = default_config(args.algo)
     if args.env:
         tc.run.env = args.env
+    applied = []
     env_preset = PRESET_DIR / f"{tc.run.env}.yaml"
-    if env_preset.exists():
-        apply_preset(tc, load_yaml(env_preset), str(env_preset))
+    if env_preset.exists() and (what := apply_preset(tc, load_yaml(env_preset), str(env_preset))):
+        applied.append(f"{env_preset.relative_to(PRESET_DIR.parent.parent)} ({what})")
     if args.preset:
         path = preset_path(args.preset)
-        apply_preset(tc, load_yaml(path), str(path))
+        what = apply_preset(tc, load_yaml(path), str(path))
+        if what is None:
+            raise HrlkitError(
+                f"preset {path} has no section for {tc.algo} and no run/replay/algo keys: nothing in it applies; "
+                f"its sections: {', '.join(map(str, load_yaml(path))) or 'none'}"
+            )
+        applied.append(f"{path} ({what})")
     parse_overrides(tc, rest)
     if args.env:
         tc.run.env = args.env
@@ -92,6 +99,8 @@ def cmd_train(argv: list[str]) -> int:
             f"run dir {run_dir} is not empty: pass --resume {run_dir} to continue it, or another --run-dir"
         )
     model = cls._from_config(tc, run_dir, verbose=args.verbose, tensorboard=True)
+    for line in applied:
+        print(f"preset: {line}; flags given on the command line override it")
     print(f"run dir: {run_dir}")
     return _learn_and_report(model, run_dir, progress=not args.no_progress)
 

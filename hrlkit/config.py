@@ -447,13 +447,17 @@ def preset_path(name: str) -> Path:
     return candidate
 
 
-def apply_preset(tc: TrainConfig, data: dict[str, Any], source: str) -> None:
-    """A preset file holds sections per algorithm (`sac: {run: ..., algo: ...}`) or one flat `{run:, algo:}`."""
+def apply_preset(tc: TrainConfig, data: dict[str, Any], source: str) -> str | None:
+    """A preset file holds sections per algorithm (`sac: {run: ..., algo: ...}`) or one flat `{run:, algo:}`.
+    Returns what was applied ("section sac", "flat keys") or None when the file has nothing for this algorithm."""
     if tc.algo in data:
-        data = data[tc.algo] or {}
+        data, what = data[tc.algo] or {}, f"section {tc.algo}"
     elif not ({"run", "replay", "algo"} & set(data)):
-        return  # an env preset without a section for this algorithm
+        return None  # an env preset without a section for this algorithm
+    else:
+        what = "flat keys"
     apply_mapping(tc, data, source)
+    return what
 
 
 def to_dict(tc: TrainConfig) -> dict[str, Any]:

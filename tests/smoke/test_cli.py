@@ -64,6 +64,9 @@ BAD_INPUTS: dict[str, tuple[list[str], list[str]]] = {
     ),
     "resume_other_seed": (["train", "sac", "--resume", "RUN", "--seed", "7"], ["seed 0", "keeps its seed"]),
     "resume_unknown_key": (["train", "sac", "--resume", "RUN", "--actor-l", "1"], ["unknown config key --actor-l"]),
+    "preset_for_another_algo": (
+        ["train", "sac", "--preset", "PPO_ONLY", "--run-dir", "never"], ["has no section for sac", "sections: ppo"]
+    ),
 }
 if not HAS_PYGAME:  # Pendulum renders with pygame: without it, a video is a one-line error too
     BAD_INPUTS["eval_video_no_pygame"] = (["eval", "RUN", "--episodes", "1", "--video"], ["Pendulum-v1", "pygame"])
@@ -77,7 +80,8 @@ def bad_results(work: Path, sac_run: tuple[Path, CliResult]) -> dict[str, CliRes
     agent_file = corrupt / "checkpoints" / "300" / "agent.safetensors"
     agent_file.write_bytes(agent_file.read_bytes()[:100])
     (work / "model.pkl").write_bytes(pickle.dumps({"actor": [1.0, 2.0]}))
-    names = {"RUN": str(run_dir), "CORRUPT": str(corrupt), "PICKLE": "model.pkl"}
+    (work / "ppo_only.yaml").write_text("ppo:\n  run: {seed: 1}\n")
+    names = {"RUN": str(run_dir), "CORRUPT": str(corrupt), "PICKLE": "model.pkl", "PPO_ONLY": "ppo_only.yaml"}
     commands = {name: [names.get(a, a) for a in args] for name, (args, _) in BAD_INPUTS.items()}
     return run_cli_many(commands, work)
 
@@ -110,6 +114,7 @@ def test_train_leaves_run_files(sac_run: tuple[Path, CliResult]) -> None:
     run_dir, result = sac_run
     assert "Traceback" not in result.output and result.stderr == "", result.describe()
     assert f"run dir: {run_dir.name}" in result.stdout and "done: 300 env steps" in result.stdout
+    assert "preset: hrlkit/presets/Pendulum-v1.yaml (section sac)" in result.stdout  # a preset never acts unseen
     config = (run_dir / "config.yaml").read_text()
     assert "total_env_steps: 300" in config and "batch_size: 32" in config
     rows = (run_dir / "progress.csv").read_text().splitlines()

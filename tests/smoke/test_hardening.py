@@ -145,3 +145,12 @@ def test_every_evaluation_reaches_progress_csv_at_its_own_step(tmp_path: Path) -
     rows = [r for r in read_progress(tmp_path / "run") if r.get("eval/mean_length")]
     assert [(int(float(r["time/env_steps"])), float(r["eval/mean_length"])) for r in rows] == record.seen
     assert [step for step, _ in record.seen] == [500, 1000, 1500, 2000]
+
+
+def test_a_run_that_never_learns_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    """total_env_steps <= learning_starts: only random warm-up actions; the run warns (one line on stderr)."""
+    SAC("Pendulum-v1", verbose=1, tensorboard=False, total_env_steps=50, learning_starts=100, eval_freq=0).learn()
+    err = capsys.readouterr().err
+    assert "warning: total_env_steps 50 <= learning_starts 100" in err and "never learns" in err
+    SAC("Pendulum-v1", verbose=1, tensorboard=False, total_env_steps=150, learning_starts=100, eval_freq=0).learn()
+    assert "warning" not in capsys.readouterr().err
