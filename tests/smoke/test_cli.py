@@ -65,7 +65,8 @@ BAD_INPUTS: dict[str, tuple[list[str], list[str]]] = {
     "resume_other_seed": (["train", "sac", "--resume", "RUN", "--seed", "7"], ["seed 0", "keeps its seed"]),
     "resume_unknown_key": (["train", "sac", "--resume", "RUN", "--actor-l", "1"], ["unknown config key --actor-l"]),
     "preset_for_another_algo": (
-        ["train", "sac", "--preset", "PPO_ONLY", "--run-dir", "never"], ["has no section for sac", "sections: ppo"]
+        ["train", "sac", "--preset", "PPO_ONLY", "--run-dir", "never"],
+        ["has no section for sac", "sections: ppo"],
     ),
 }
 if not HAS_PYGAME:  # Pendulum renders with pygame: without it, a video is a one-line error too
