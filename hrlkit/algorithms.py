@@ -66,6 +66,7 @@ from hrlkit.training.checkpoint import (
     remove_partial_checkpoints,
     save_checkpoint,
 )
+from hrlkit.training.lock import RunDirLock
 from hrlkit.training.loop import LoopState, restore_episodes, start_episodes
 from hrlkit.training.off_policy import train_off_policy
 from hrlkit.training.on_policy import train_on_policy
@@ -121,21 +122,35 @@ class Algorithm:
     @classmethod
     def _from_config(
         cls, config: TrainConfig, run_dir: str | Path | None, verbose: int, tensorboard: bool,
-        env: gym.Env | None = None, resume_step: int | None = None,
+        env: gym.Env | None = None, resume_step: int | None = None, lock: RunDirLock | None = None,
     ) -> Algorithm:  # fmt: skip
         """The constructor for a resolved `TrainConfig` (load, resume): the same set-up as `__init__`."""
         model = cls.__new__(cls)
-        model._setup(config, run_dir, verbose, tensorboard, env, resume_step)
+        model._setup(config, run_dir, verbose, tensorboard, env, resume_step, lock)
         return model
 
     # ------------------------------------------------------------------------------------------------ construction
     def _setup(
         self, config: TrainConfig, run_dir: str | Path | None, verbose: int, tensorboard: bool,
-        env_instance: gym.Env | None, resume_step: int | None = None,
+        env_instance: gym.Env | None, resume_step: int | None = None, lock: RunDirLock | None = None,
     ) -> None:  # fmt: skip
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.verbose, self.tensorboard = verbose, tensorboard
+        # One writer per run dir (`hrlkit.training.lock`), taken before anything there is written.
+        self._lock = lock if lock is not None or self.run_dir is None else RunDirLock.acquire(self.run_dir)
+        try:
+            self._build(resume_step, env_instance)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _release_lock(self) -> None:
+        lock, self._lock = getattr(self, "_lock", None), None
+        if lock is not None:
+            lock.release()
+
+    def _build(self, resume_step: int | None, env_instance: gym.Env | None) -> None:
         run = self.config.run
         check_run_config(run)
         if run.torch_threads > 0:
@@ -314,6 +329,18 @@ class Algorithm:
         `load`)."""
         run_dir = Path(run_dir)
         ckpt = find_checkpoint(run_dir)
+        lock = RunDirLock.acquire(run_dir)  # before anything in the run dir changes
+        try:
+            return cls._resume_locked(run_dir, ckpt, lock, overrides, verbose, env)
+        except BaseException:
+            lock.release()
+            raise
+
+    @classmethod
+    def _resume_locked(
+        cls, run_dir: Path, ckpt: Path, lock: RunDirLock, overrides: dict[str, Any] | None, verbose: int,
+        env: str | None,
+    ) -> Algorithm:  # fmt: skip
         meta, agent_state, loop_state, replay = load_checkpoint(ckpt)
         remove_partial_checkpoints(run_dir / "checkpoints")  # left by a run killed while it wrote one
         model_cls = cls._resolve_class(meta, ckpt)
@@ -325,7 +352,7 @@ class Algorithm:
         logs = loop_state.get("logger", {})
         step = int(meta["env_steps"])
         resume_step = step - 1 if logs.get("provisional_step") == step else step
-        model = model_cls._from_config(config, run_dir, verbose, True, resume_step=resume_step)
+        model = model_cls._from_config(config, run_dir, verbose, True, resume_step=resume_step, lock=lock)
         model.logger.load_state_dict(logs)
         model.agent.load_state_tree(agent_state)
         if replay is not None:
@@ -337,10 +364,12 @@ class Algorithm:
         return model
 
     def close(self) -> None:
+        """Close the logs and envs and give the run dir's lock back."""
         self.logger.close()
         self.envs.close()
         if self.eval_env is not None:
             self.eval_env.close()
+        self._release_lock()
 
 
 class _EvalLine(Callback):

@@ -154,3 +154,35 @@ def test_a_run_that_never_learns_says_so(capsys: pytest.CaptureFixture[str]) -> 
     assert "warning: total_env_steps 50 <= learning_starts 100" in err and "never learns" in err
     SAC("Pendulum-v1", verbose=1, tensorboard=False, total_env_steps=150, learning_starts=100, eval_freq=0).learn()
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_second_writer_of_a_run_dir_is_refused_before_it_writes(saved: Path, tmp_path: Path) -> None:
+    """While one process holds a run (here: a child that took the lock and sleeps), `resume` in another refuses with
+    one line naming the holder's pid, and changes nothing in the run dir; once the holder is gone, it resumes."""
+    import shutil
+    import subprocess
+    import sys
+
+    from hrlkit import Algorithm
+
+    run = tmp_path / "run"
+    shutil.copytree(saved / "run", run)
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from hrlkit.training.lock import RunDirLock; "
+         f"RunDirLock.acquire({str(run)!r}); print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(HrlkitError, match=rf"run dir .* is in use by another hrlkit process \(pid {holder.pid}\)"):
+            Algorithm.resume(run, verbose=0)
+        after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != ".lock"}
+        assert after == before
+    finally:
+        holder.kill()
+        holder.wait()
+    model = Algorithm.resume(run, verbose=0)  # the lock died with its process
+    model.close()
+    model = Algorithm.resume(run, verbose=0)  # and close() gave it back
+    model.close()

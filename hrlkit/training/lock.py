@@ -1,0 +1,63 @@
+"""One writer per run directory: an exclusive advisory lock (`flock`) on `<run_dir>/.lock`.
+
+Two processes training or resuming one run at once would write every progress row twice and overwrite each other's
+checkpoints. The lock is taken before anything in the run dir is written (by `resume` before it tidies partial
+checkpoints), held while the model lives, and dropped by `close()`; the operating system drops it when the process
+ends in any way (SIGKILL included), so a crashed run never leaves a stale lock. The lock file holds the holder's pid,
+which the refusal names. Within one process the lock is re-entrant (a model and the resume that built it share it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+from hrlkit.errors import HrlkitError
+
+LOCK_NAME = ".lock"
+
+
+class RunDirLock:
+    """A held lock; `acquire` takes it (or joins this process's), `release` gives back one hold."""
+
+    _held: dict[str, RunDirLock] = {}  # resolved run dir -> this process's lock on it
+
+    def __init__(self, key: str, fd: int) -> None:
+        self.key, self.fd, self.holds = key, fd, 1
+
+    @classmethod
+    def acquire(cls, run_dir: str | Path) -> RunDirLock:
+        run_dir = Path(run_dir)
+        key = str(run_dir.resolve())
+        held = cls._held.get(key)
+        if held is not None:
+            held.holds += 1
+            return held
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(run_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            raise HrlkitError(f"cannot lock run dir {run_dir}: {e.strerror} ({e.filename})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise HrlkitError(
+                f"run dir {run_dir} is in use by another hrlkit process (pid {holder}): wait for it to finish or stop "
+                "it, or give another --run-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        lock = cls._held[key] = cls(key, fd)
+        return lock
+
+    def release(self) -> None:
+        self.holds -= 1
+        if self.holds > 0 or self.fd < 0:
+            return
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = -1
+        self._held.pop(self.key, None)
