@@ -177,8 +177,14 @@ def cmd_eval(argv: list[str]) -> int:
 
 
 def _eval_dir(run_dir: str | Path, ckpt: Path) -> Path:
-    """RUN_DIR/eval for a training run; CHECKPOINT/eval for a `save`d model directory."""
-    return Path(run_dir) / "eval" if (Path(run_dir) / "checkpoints").exists() else ckpt / "eval"
+    """RUN_DIR/eval for a training run; CHECKPOINT/eval for a `save`d model directory; never through a link."""
+    out = Path(run_dir) / "eval" if (Path(run_dir) / "checkpoints").exists() else ckpt / "eval"
+    if out.is_symlink():
+        raise HrlkitError(
+            f"{out} is a symbolic link: hrlkit never writes evaluation results through links; remove it (a fresh "
+            "eval/ is made)"
+        )
+    return out
 
 
 def _evaluate_run(

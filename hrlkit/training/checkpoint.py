@@ -121,10 +121,13 @@ def _rotate(parent: Path, keep: int) -> None:
 
 
 def list_checkpoints(parent: Path) -> list[int]:
-    """Env-step counts of the complete checkpoints under `parent` (those with a meta.json)."""
+    """Env-step counts of the complete checkpoints under `parent` (those with a meta.json; never a symbolic link,
+    which rotation would otherwise delete through)."""
     if not parent.is_dir():
         return []
-    return sorted(int(p.name) for p in parent.iterdir() if p.name.isdigit() and (p / "meta.json").exists())
+    return sorted(
+        int(p.name) for p in parent.iterdir() if p.name.isdigit() and not p.is_symlink() and (p / "meta.json").exists()
+    )
 
 
 def refuse_pickle(path: Path) -> None:

@@ -1,5 +1,8 @@
 """One writer per run directory: an exclusive advisory lock (`flock`) on `<run_dir>/.lock`.
 
+Also here: `refuse_links`, since a run dir's files are written in place (a `config.yaml` that is a symbolic link would
+have its target overwritten by a resume).
+
 Two processes training or resuming one run at once would write every progress row twice and overwrite each other's
 checkpoints. The lock is taken before anything in the run dir is written (by `resume` before it tidies partial
 checkpoints), held while the model lives, and dropped by `close()`; the operating system drops it when the process
@@ -16,6 +19,24 @@ from pathlib import Path
 from hrlkit.errors import HrlkitError
 
 LOCK_NAME = ".lock"
+WRITTEN = ("config.yaml", "progress.csv", "progress.csv.tmp", "eval", "checkpoints")
+"""what training writes in a run dir besides TensorBoard's own new files"""
+
+
+def refuse_links(run_dir: Path) -> None:
+    """One line, before anything is written, when a path training writes in `run_dir` is a symbolic link (the run
+    dir itself may be one: that is where the user put the run)."""
+    run_dir = Path(run_dir)
+    paths = [run_dir / name for name in WRITTEN]
+    checkpoints = run_dir / "checkpoints"
+    if checkpoints.is_dir() and not checkpoints.is_symlink():
+        paths += [p for p in checkpoints.iterdir()]
+    for path in paths:
+        if path.is_symlink():
+            raise HrlkitError(
+                f"{path} is a symbolic link: hrlkit never writes through links in a run dir (its target would be "
+                "overwritten or deleted); put the file itself there or remove the link"
+            )
 
 
 class RunDirLock:
@@ -48,6 +69,12 @@ class RunDirLock:
                 f"run dir {run_dir} is in use by another hrlkit process (pid {holder}): wait for it to finish or stop "
                 "it, or give another --run-dir"
             ) from None
+        try:
+            refuse_links(run_dir)
+        except HrlkitError:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         lock = cls._held[key] = cls(key, fd)

@@ -186,3 +186,40 @@ def test_a_second_writer_of_a_run_dir_is_refused_before_it_writes(saved: Path, t
     model.close()
     model = Algorithm.resume(run, verbose=0)  # and close() gave it back
     model.close()
+
+
+@pytest.mark.parametrize("link", ["config.yaml", "progress.csv", "eval", "checkpoints/100"])
+def test_links_in_a_run_dir_are_never_written_through(saved: Path, tmp_path: Path, link: str) -> None:
+    """A run dir entry that is a symbolic link (to a file or directory outside) stops `resume` with one line before
+    anything is written; the link's target is untouched. `eval` refuses an eval/ link the same way, and a linked
+    checkpoint directory is never listed (so rotation never deletes through it)."""
+    import shutil
+
+    from hrlkit import Algorithm
+    from hrlkit.cli import _eval_dir
+    from hrlkit.training.checkpoint import list_checkpoints
+
+    run = tmp_path / "run"
+    shutil.copytree(saved / "run", run)
+    outside = tmp_path / "outside"
+    source = run / link
+    if source.is_dir():
+        shutil.copytree(source, outside)
+        shutil.rmtree(source)
+    else:
+        source.parent.mkdir(parents=True, exist_ok=True)
+        outside.write_bytes(source.read_bytes() if source.exists() else b"keep me")
+        source.unlink(missing_ok=True)
+    source.symlink_to(outside, target_is_directory=outside.is_dir())
+    snapshot = (
+        {p: p.read_bytes() for p in outside.rglob("*") if p.is_file()} if outside.is_dir() else outside.read_bytes()
+    )
+    with pytest.raises(HrlkitError, match="is a symbolic link: hrlkit never writes"):
+        Algorithm.resume(run, verbose=0)
+    after = {p: p.read_bytes() for p in outside.rglob("*") if p.is_file()} if outside.is_dir() else outside.read_bytes()
+    assert after == snapshot
+    if link == "eval":
+        with pytest.raises(HrlkitError, match="never writes evaluation results through links"):
+            _eval_dir(run, run / "checkpoints" / "300")
+    if link == "checkpoints/100":
+        assert list_checkpoints(run / "checkpoints") == [200, 300]
