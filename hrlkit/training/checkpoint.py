@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from hrlkit.errors import HrlkitError
-from hrlkit.training.serialization import load_tree, save_tree
+from hrlkit.training.serialization import JSON_LIMIT, load_tree, regular_file, save_tree
 
 PICKLE_MAGIC = (b"\x80", b"PK\x03\x04")  # pickle protocol >= 2; zip (torch.save, Stable-Baselines3 .zip)
 
@@ -163,10 +163,10 @@ def find_checkpoint(path: str | Path, step: int | None = None) -> Path:
 
 def read_meta(ckpt: Path) -> dict[str, Any]:
     try:
-        return json.loads((ckpt / "meta.json").read_text())
+        return json.loads(regular_file(ckpt / "meta.json", JSON_LIMIT).read_text())
     except FileNotFoundError:
         raise HrlkitError(f"checkpoint {ckpt} has no meta.json: it is incomplete, use another checkpoint") from None
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise HrlkitError(f"checkpoint {ckpt} is corrupt (meta.json: {e}): use another checkpoint") from None
 
 
@@ -180,7 +180,7 @@ def load_checkpoint(
     replay = None
     if with_replay and (ckpt / "replay.npz").exists():
         try:
-            with np.load(ckpt / "replay.npz", allow_pickle=False) as data:
+            with np.load(regular_file(ckpt / "replay.npz"), allow_pickle=False) as data:
                 replay = {k: data[k] for k in data.files}
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise HrlkitError(f"checkpoint {ckpt} has a corrupt replay.npz ({str(e).splitlines()[0]})") from None

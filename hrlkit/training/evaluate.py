@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -84,6 +85,7 @@ def evaluate(
     trajectories: list[Trajectory] | None = None,
     draw_subgoals: bool = True,
     success_distances: tuple[float, ...] | list[float] = (),
+    max_episode_steps: int | None = None,
 ) -> dict[str, float]:
     """Run `episodes` episodes, seeding episode k with `seed + k`, so every evaluation sees the same start states.
 
@@ -96,12 +98,22 @@ def evaluate(
             `subgoal`; envs `hrlkit.training.video.add_marker` can draw on, others are left unmarked).
         success_distances: goal envs: for each d, `success_within_<d>` is the share of episodes whose last
             observation has ||achieved_goal - desired_goal|| <= d.
+        max_episode_steps: cut each episode after this many steps; None: the env's own time limit, or
+            `EVAL_STEP_CAP` with a warning when it has none (an env that never ends would hang the evaluation).
 
     Returns:
         `mean_return`, `std_return`, `mean_length`, and `success_rate` (fraction of episodes whose last step reported
         success) when the env reports it; on goal envs (Dict observations with achieved_goal and desired_goal)
         `final_distance` (mean ||achieved_goal - desired_goal|| at the episodes' ends) and `success_within_<d>`.
     """
+    limit = max_episode_steps or time_limit(env)
+    if not limit:
+        limit = EVAL_STEP_CAP
+        print(
+            f"warning: the evaluation env has no time limit: its episodes are cut at {limit} steps (give the env a "
+            "max_episode_steps)",
+            file=sys.stderr,
+        )
     returns, lengths, successes, distances = [], [], [], []
     frames: list[np.ndarray] = []
     record = trajectories is not None
@@ -123,7 +135,7 @@ def evaluate(
             obs, reward, terminated, truncated, info = env.step(action)
             ep_return += float(reward)
             ep_len += 1
-            done = bool(terminated or truncated)
+            done = bool(terminated or truncated) or ep_len >= limit
             if record:
                 positions.append(agent_position(agent, obs))
             if video_path is not None:
@@ -171,6 +183,21 @@ def evaluate(
         for d in success_distances:
             out[f"success_within_{d:g}"] = float(np.mean(np.asarray(distances) <= d))
     return out
+
+
+EVAL_STEP_CAP = 100_000
+"""steps after which an evaluation episode of an env without a time limit is cut"""
+
+
+def time_limit(env: gym.Env) -> int | None:
+    """The env's episode step limit: a `TimeLimit` wrapper's, else its spec's; None when it has neither."""
+    inner: Any = env
+    while inner is not None:
+        if isinstance(inner, gym.wrappers.TimeLimit):
+            return int(inner._max_episode_steps)
+        inner = getattr(inner, "env", None)
+    spec = getattr(env, "spec", None)
+    return spec.max_episode_steps if spec is not None and spec.max_episode_steps else None
 
 
 # ------------------------------------------------------------------------------------------------ trajectory files

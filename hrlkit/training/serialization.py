@@ -80,11 +80,37 @@ def save_tree(tree: Any, directory: Path, name: str) -> None:
     (directory / f"{name}.json").write_text(json.dumps(skeleton))
 
 
+JSON_LIMIT = 256 * 2**20
+"""the largest JSON file a checkpoint may hold (bytes); a larger one is refused unread"""
+
+
+def regular_file(path: Path, limit: int | None = None) -> Path:
+    """`path` when it is a regular file (after links) of at most `limit` bytes; else one line, before any read: a FIFO
+    would hang the read, /dev/zero would never end it."""
+    import stat
+
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        raise HrlkitError(f"cannot read {path}: {e.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise HrlkitError(
+            f"{path} is not a regular file (a FIFO, device or directory): the checkpoint is corrupt, use another one"
+        )
+    if limit is not None and info.st_size > limit:
+        raise HrlkitError(
+            f"{path} holds {info.st_size} bytes, more than a checkpoint's {limit}: it is corrupt, use another one"
+        )
+    return path
+
+
 def load_tree(directory: Path, name: str) -> Any:
     st, js = directory / f"{name}.safetensors", directory / f"{name}.json"
     try:
-        tensors = load_file(str(st))
-        skeleton = json.loads(js.read_text())
+        tensors = load_file(str(regular_file(st)))
+        skeleton = json.loads(regular_file(js, JSON_LIMIT).read_text())
         return join_tree(skeleton, tensors)
     except FileNotFoundError as e:
         raise HrlkitError(f"checkpoint {directory} is incomplete: {Path(e.filename).name} is missing") from None

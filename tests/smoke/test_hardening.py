@@ -223,3 +223,63 @@ def test_links_in_a_run_dir_are_never_written_through(saved: Path, tmp_path: Pat
             _eval_dir(run, run / "checkpoints" / "300")
     if link == "checkpoints/100":
         assert list_checkpoints(run / "checkpoints") == [200, 300]
+
+
+def test_evaluation_of_an_env_without_a_time_limit_ends(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    """An env that never terminates and has no TimeLimit: episodes are cut at the cap (with a warning), or at the
+    given max_episode_steps; an env with a TimeLimit keeps its own limit, without a warning."""
+    import gymnasium as gym
+    import numpy as np
+
+    import hrlkit.training.evaluate as ev
+
+    class Endless(gym.Env):
+        observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+        def reset(self, *, seed=None, options=None):
+            return np.zeros(1, np.float32), {}
+
+        def step(self, action):
+            return np.zeros(1, np.float32), 0.0, False, False, {}
+
+    class Still:
+        def predict(self, obs, state=None, episode_start=None, deterministic=True):
+            return np.zeros(1, np.float32), None
+
+    monkeypatch.setattr(ev, "EVAL_STEP_CAP", 40)
+    assert ev.evaluate(Still(), Endless(), 2)["mean_length"] == 40
+    assert "no time limit: its episodes are cut at 40 steps" in capsys.readouterr().err
+    assert ev.evaluate(Still(), Endless(), 1, max_episode_steps=7)["mean_length"] == 7
+    assert ev.evaluate(Still(), gym.wrappers.TimeLimit(Endless(), 12), 1)["mean_length"] == 12
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "huge"])
+def test_a_checkpoint_file_that_is_no_regular_file_is_refused_unread(
+    saved: Path, tmp_path: Path, kind: str, monkeypatch
+) -> None:
+    """meta.json as a FIFO (a read would hang), as a link to /dev/zero (a read would never end) or larger than a
+    checkpoint's JSON can be: one line, nothing read."""
+    import os
+    import shutil
+
+    import hrlkit.training.checkpoint as checkpoint
+    from hrlkit import Algorithm
+
+    run = tmp_path / "run"
+    shutil.copytree(saved / "run", run)
+    meta = run / "checkpoints" / "300" / "meta.json"
+    meta.unlink()
+    if kind == "fifo":
+        os.mkfifo(meta)
+        match = "not a regular file"
+    elif kind == "device":
+        meta.symlink_to("/dev/zero")
+        match = "not a regular file"
+    else:
+        meta.write_text("{}" + " " * 100)
+        monkeypatch.setattr(checkpoint, "JSON_LIMIT", 50)
+        match = "more than a checkpoint's 50"
+    with pytest.raises(HrlkitError, match=match):
+        Algorithm.load(run / "checkpoints" / "300")
