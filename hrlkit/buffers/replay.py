@@ -47,6 +47,22 @@ def _obs_arrays(space: gym.Space, capacity: int, n_envs: int) -> np.ndarray | di
     return np.zeros((capacity, n_envs, *space.shape), dtype=_storage_dtype(space.dtype))
 
 
+def _counters(state: Mapping[str, np.ndarray], capacity: int) -> tuple[int, bool]:
+    """(pos, full) of a saved buffer, checked: one line for a corrupt pair."""
+    try:
+        pos, full = int(state["pos"]), bool(state["full"])
+    except (KeyError, TypeError, ValueError):
+        raise HrlkitError(
+            "saved replay buffer has no valid pos/full: the checkpoint is corrupt, use another one"
+        ) from None
+    if not 0 <= pos < capacity:
+        raise HrlkitError(
+            f"saved replay buffer pos {pos} is outside 0..{capacity - 1}: resume with the same buffer_size and n_envs, "
+            "or the checkpoint is corrupt"
+        )
+    return pos, full
+
+
 def _nbytes(x: np.ndarray | dict[str, np.ndarray]) -> int:
     return sum(v.nbytes for v in x.values()) if isinstance(x, dict) else x.nbytes
 
@@ -227,23 +243,28 @@ class ReplayBuffer:
 
     # ------------------------------------------------------------------------------------------- save and restore
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Flat name -> array, for `np.savez` (loaded back with `allow_pickle=False`)."""
+        """Flat name -> array, for `np.savez` (loaded back with `allow_pickle=False`). Only the rows written so far are
+        saved (a checkpoint early in a run with a 1M buffer holds its few thousand rows, not the preallocated million);
+        `load_state_dict` takes either."""
+        n = self.capacity if self.full else self.pos  # rows holding data
         out: dict[str, np.ndarray] = {
             "pos": np.array(self.pos), "full": np.array(self.full), "written": np.array(self.written),
-            "running_start": self.running_start, "ep_start": self.ep_start, "ep_end": self.ep_end,
+            "running_start": self.running_start, "ep_start": self.ep_start[:n], "ep_end": self.ep_end[:n],
         }  # fmt: skip
         for name in ("obs", "next_obs"):
             store = getattr(self, name)
             if isinstance(store, dict):
-                out.update({f"{name}.{k}": v for k, v in store.items()})
+                out.update({f"{name}.{k}": v[:n] for k, v in store.items()})
             else:
-                out[name] = store
-        out.update(actions=self.actions, rewards=self.rewards, terminated=self.terminated)
+                out[name] = store[:n]
+        out.update(actions=self.actions[:n], rewards=self.rewards[:n], terminated=self.terminated[:n])
         if self.sampler is not None:
             out.update({f"per.{k}": v for k, v in self.sampler.state_dict().items()})
         return out
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        pos, full = _counters(state, self.capacity)
+        n = self.capacity if full else pos  # rows saved: the written ones (or all, as older checkpoints saved them)
         if self.sampler is not None:  # first: a buffer saved without priorities is refused before anything is copied
             per = {k[4:]: v for k, v in state.items() if k.startswith("per.")}
             if not per:
@@ -252,21 +273,26 @@ class ReplayBuffer:
                     "--prioritized-replay false"
                 )
             self.sampler.load_state_dict(per)
+        targets: dict[str, np.ndarray] = {}
         for name in ("obs", "next_obs"):
             store = getattr(self, name)
             keys = {f"{name}.{k}": k for k in store} if isinstance(store, dict) else {name: None}
             for key, sub in keys.items():
-                target = store[sub] if sub is not None else store
-                self._check_shape(key, state, target)
-                target[...] = state[key]
+                targets[key] = store[sub] if sub is not None else store
         for name in ("actions", "rewards", "terminated"):
-            self._check_shape(name, state, getattr(self, name))
-            getattr(self, name)[...] = state[name]
-        self.pos, self.full = int(state["pos"]), bool(state["full"])
+            targets[name] = getattr(self, name)
         if "ep_start" in state:
-            for name in ("ep_start", "ep_end", "running_start"):
-                self._check_shape(name, state, getattr(self, name))
-                getattr(self, name)[...] = state[name]
+            targets.update(ep_start=self.ep_start, ep_end=self.ep_end)
+        for key, target in targets.items():  # every array checked before any is copied
+            self._check_rows(key, state, target, n)
+        if "ep_start" in state:
+            self._check_shape("running_start", state, self.running_start)
+        for key, target in targets.items():
+            rows = len(state[key])
+            target[:rows] = state[key]
+        self.pos, self.full = pos, full
+        if "ep_start" in state:
+            self.running_start[...] = state["running_start"]
             self.written = int(state["written"])
         else:
             # Saved before the buffer kept episode structure: nothing relabels from it (HER came with the structure);
@@ -275,6 +301,18 @@ class ReplayBuffer:
             self.ep_start[...] = self.oldest
             self.ep_end[...] = -1
             self.running_start[...] = self.oldest
+
+    @classmethod
+    def _check_rows(cls, key: str, state: Mapping[str, np.ndarray], target: np.ndarray, n: int) -> None:
+        """A saved array holds the n written rows, or all rows (checkpoints before trimmed saves)."""
+        if key not in state:
+            raise HrlkitError(f"saved replay buffer has no array {key!r}: it was saved by another algorithm or env")
+        got = state[key].shape
+        if got[1:] != target.shape[1:] or got[0] not in (n, target.shape[0]):
+            raise HrlkitError(
+                f"saved replay buffer array {key!r} has shape {got}, expected {(n, *target.shape[1:])}: resume with "
+                "the same buffer_size and n_envs"
+            )
 
     @staticmethod
     def _check_shape(key: str, state: Mapping[str, np.ndarray], target: np.ndarray) -> None:

@@ -249,7 +249,13 @@ class SegmentBuffer:
 
     # ------------------------------------------------------------------------------------------- save and restore
     def state_dict(self) -> dict[str, np.ndarray]:
-        out = {**self._arrays(), "written": self.written, "running_start": self.running_start}
+        """Only the rows written so far (in the envs' rings: up to the fullest ring's row), for small checkpoints."""
+        m = int(self.filled().max()) * self.n_envs
+        out = {
+            **{k: v[:m] for k, v in self._arrays().items()},
+            "written": self.written,
+            "running_start": self.running_start,
+        }
         if self.sampler is not None:
             out.update({f"per.{k}": v for k, v in self.sampler.state_dict().items()})
         return out
@@ -257,15 +263,7 @@ class SegmentBuffer:
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
         arrays = self._arrays()
         old = "written" not in state  # saved before the per-env rings: one ring, pos/full, no episode structure
-        # Check every array before copying any, so a failed load leaves the buffer as it was.
-        for name, target in arrays.items():
-            if old and name in ("ep_start", "ep_end"):
-                continue
-            if name not in state or state[name].shape != target.shape:
-                raise HrlkitError(
-                    f"saved segment buffer array {name!r} is missing or has another shape: resume with the same "
-                    "buffer size, n_envs, c, goal space and goal_conditioned setting"
-                )
+        # The counters first, then every array, all before anything is copied: a failed load leaves the buffer as it was.
         if old:
             if "pos" not in state or "full" not in state or not 0 <= int(state["pos"]) < self.capacity:
                 raise HrlkitError(
@@ -279,6 +277,7 @@ class SegmentBuffer:
             pos, full = int(state["pos"]), bool(state["full"])
             written = np.array([self.rows + pos if full else pos], np.int64)
             running = written.copy()
+            m = self.capacity
         else:
             written = np.asarray(state["written"], np.int64)
             running = np.asarray(state.get("running_start", np.zeros(0)), np.int64)
@@ -286,6 +285,17 @@ class SegmentBuffer:
                 raise HrlkitError(
                     "saved segment buffer has no valid written/running_start counters: the checkpoint is corrupt, "
                     "use another one"
+                )
+            m = int(np.minimum(written, self.rows).max()) * self.n_envs  # the rows `state_dict` saves
+        # An array holds the written rows, or all of them (checkpoints before trimmed saves).
+        for name, target in arrays.items():
+            if old and name in ("ep_start", "ep_end"):
+                continue
+            shape = state[name].shape if name in state else None
+            if shape is None or shape[1:] != target.shape[1:] or shape[0] not in (m, self.capacity):
+                raise HrlkitError(
+                    f"saved segment buffer array {name!r} is missing or has another shape: resume with the same "
+                    "buffer size, n_envs, c, goal space and goal_conditioned setting"
                 )
         per = {k[4:]: v for k, v in state.items() if k.startswith("per.")}
         if self.sampler is not None:
@@ -298,7 +308,7 @@ class SegmentBuffer:
         for name, target in arrays.items():
             if old and name in ("ep_start", "ep_end"):
                 continue
-            target[...] = state[name]
+            target[: len(state[name])] = state[name]
         self.written[...] = written
         self.running_start[...] = running
         if old:

@@ -377,7 +377,8 @@ def test_segment_buffer_save_load_round_trip(tmp_path):
 
 def test_segment_buffer_load_with_another_shape_raises_and_leaves_the_buffer_alone(tmp_path):
     buf = make_buffer(capacity=3, c=5)
-    buf.add(*segment(5, 100.0))
+    for code in (100.0, 200.0, 300.0):  # full: a ring of 2 cannot take it
+        buf.add(*segment(5, code))
     np.savez(tmp_path / "seg.npz", **buf.state_dict())
     for other in (make_buffer(capacity=3, c=4), make_buffer(capacity=2, c=5), SegmentBuffer(3, SEG_S, SEG_A, 2, 5)):
         states, actions, goal, reward, terminated = segment(1, 7.0)
@@ -410,11 +411,13 @@ def test_segment_buffer_bad_goal_never_half_overwrites_a_stored_segment():
     buf.add(*segment(3, 1.0))
     before = {k: v.copy() for k, v in buf.state_dict().items()}
     buf.written[0] = 3  # capacity 3: the next add would overwrite the stored segment in row 0
+    before = {k: v.copy() for k, v in buf._arrays().items()}
     states, actions, goal, reward, terminated = segment(3, 7.0)
     with pytest.raises(ValueError, match="goal"):
         buf.add(states, actions, np.concatenate([goal, goal]), reward, terminated)
-    for k, v in buf.state_dict().items():
-        np.testing.assert_array_equal(v, before[k] if k != "written" else [3])
+    for k, v in buf._arrays().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+    assert buf.written.tolist() == [3]
 
 
 @pytest.mark.parametrize(

@@ -125,21 +125,33 @@ def test_state_dict_round_trip_through_npz(tmp_path, obs_space, n_envs):
 
 
 def test_partly_filled_round_trip(tmp_path):
+    """Only written rows are saved (1 of 4 here), and they load back; a save that holds every row (checkpoints
+    before trimmed saves) loads the same."""
     buf = ReplayBuffer(4, PENDULUM_OBS, PENDULUM_ACT)
     add_row(buf, 1)
-    np.savez(tmp_path / "r.npz", **buf.state_dict())
+    state = buf.state_dict()
+    assert state["obs"].shape == (1, 1, 3) and state["ep_end"].shape == (1, 1)
+    np.savez(tmp_path / "r.npz", **state)
     restored = ReplayBuffer(4, PENDULUM_OBS, PENDULUM_ACT)
     with np.load(tmp_path / "r.npz", allow_pickle=False) as data:
         restored.load_state_dict(dict(data))
     assert (restored.pos, restored.full, len(restored)) == (1, False, 1)
+    old = ReplayBuffer(4, PENDULUM_OBS, PENDULUM_ACT)
+    old.load_state_dict({**state, **{k: getattr(buf, k) for k in ("obs", "next_obs", "actions", "rewards", "terminated",
+                                                                  "ep_start", "ep_end")}})  # fmt: skip
+    for name in ("obs", "next_obs", "actions", "rewards", "terminated", "ep_start", "ep_end"):
+        np.testing.assert_array_equal(getattr(old, name), getattr(restored, name))
 
 
 def test_load_with_another_shape_is_refused():
     buf = ReplayBuffer(4, PENDULUM_OBS, PENDULUM_ACT)
+    for r in range(4):  # full: its ring has wrapped into place, so only a buffer of 4 rows can take it
+        add_row(buf, r)
+    with pytest.raises(HrlkitError, match="'obs' has shape.*buffer_size and n_envs"):
+        ReplayBuffer(5, PENDULUM_OBS, PENDULUM_ACT).load_state_dict(buf.state_dict())
+    buf = ReplayBuffer(4, PENDULUM_OBS, PENDULUM_ACT)
     add_row(buf, 1)
     state = buf.state_dict()
-    with pytest.raises(HrlkitError, match="'obs' has shape.*buffer_size and n_envs"):
-        ReplayBuffer(5, PENDULUM_OBS, PENDULUM_ACT).load_state_dict(state)
     with pytest.raises(HrlkitError, match="shape"):
         ReplayBuffer(4, PENDULUM_OBS, PENDULUM_ACT, n_envs=2).load_state_dict(state)
     with pytest.raises(HrlkitError, match="no array 'obs.desired_goal'"):
