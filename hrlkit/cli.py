@@ -15,7 +15,9 @@ from hrlkit.errors import HrlkitError
 USAGE = """hrlkit train ALGO [--env ID] [--preset NAME] [--total-env-steps N] [--seed S] [--run-dir DIR] [--resume RUN_DIR]
                   [--group.field VALUE ...]     (hrlkit train ALGO --help lists every field)
 hrlkit eval RUN_DIR [--episodes N] [--video [--gif]] [--checkpoint STEP]
-hrlkit plot RUN_DIR ... [--out FILE] [--metric KEY | --trajectories]"""
+hrlkit plot RUN_DIR ... [--out FILE] [--metric KEY | --trajectories]
+hrlkit list                                     (algorithms, presets per env, bundled envs)
+hrlkit --version"""
 
 
 def _train_parser() -> argparse.ArgumentParser:
@@ -294,7 +296,29 @@ def _plot_trajectories(run_dirs: list[Path], out: str | Path, episodes: int, env
     return plot_trajectories(panels, out)
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot}
+def cmd_list(argv: list[str]) -> int:
+    """`hrlkit list`: the algorithms, the presets (env: the algorithms each has a section for) and the bundled envs."""
+    if argv:
+        raise HrlkitError(f"hrlkit list takes no arguments, got {' '.join(argv)}")
+    import gymnasium as gym
+
+    from hrlkit.algorithms import ALGORITHMS
+    from hrlkit.config import PRESET_DIR, load_yaml
+
+    print("algorithms: " + ", ".join(ALGORITHMS))
+    print("presets (env: algorithms with a section; `hrlkit train ALGO --env ENV` applies them):")
+    for path in sorted(PRESET_DIR.rglob("*.yaml")):
+        env_id = str(path.relative_to(PRESET_DIR).with_suffix(""))
+        data = load_yaml(path)
+        sections = [k for k in data if k in ALGORITHMS] or ["flat keys"]
+        print(f"  {env_id}: {', '.join(sections)}")
+    import hrlkit.envs.toy  # noqa: F401  (registers the bundled envs)
+
+    print("bundled envs: " + ", ".join(sorted(k for k in gym.registry if k.startswith("hrlkit/"))))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,12 +326,18 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
+    if argv[0] == "--version":
+        from hrlkit import __version__
+
+        print(f"hrlkit {__version__}")
+        return 0
     command, rest = argv[0], argv[1:]
     if command not in COMMANDS:
         from hrlkit.errors import close_matches
 
         print(
-            f"hrlkit: error: unknown command {command!r}{close_matches(command, COMMANDS)}; use train, eval or plot",
+            f"hrlkit: error: unknown command {command!r}{close_matches(command, COMMANDS)}; use "
+            f"{', '.join(COMMANDS)} or --version",
             file=sys.stderr,
         )
         return 2

@@ -138,10 +138,25 @@ def happy_results(work: Path, sac_run: tuple[Path, CliResult]) -> dict[str, CliR
         "eval": ["eval", "run", "--episodes", "2"],
         "plot": ["plot", "run", "--out", "x.png"],
         "help": ["train", "sac", "--help"],
+        "list": ["list"],
+        "version": ["--version"],
     }
     if HAS_PYGAME:
         commands["gif"] = ["eval", "run", "--episodes", "1", "--video", "--gif"]
     return run_cli_many(commands, work)
+
+
+def test_list_and_version(happy_results: dict[str, CliResult]) -> None:
+    """`hrlkit list` names every algorithm, each preset with its sections, and the bundled envs; `--version`."""
+    import hrlkit
+    from hrlkit.algorithms import ALGORITHMS
+
+    listed = happy_results["list"]
+    assert listed.returncode == 0 and listed.stderr == "", listed.describe()
+    assert listed.stdout.splitlines()[0] == "algorithms: " + ", ".join(ALGORITHMS)
+    assert "  PointMaze_UMaze-v3: hiro, sac, td3" in listed.stdout.splitlines()
+    assert "hrlkit/PointUMaze-v0" in listed.stdout.splitlines()[-1]
+    assert happy_results["version"].stdout.strip() == f"hrlkit {hrlkit.__version__}"
 
 
 def test_eval_prints_json(work: Path, happy_results: dict[str, CliResult]) -> None:
