@@ -12,7 +12,8 @@ from typing import Any
 
 from hrlkit.errors import HrlkitError
 
-USAGE = """hrlkit train ALGO [--env ID] [--preset NAME] [--total-env-steps N] [--seed S] [--run-dir DIR] [--resume RUN_DIR]
+USAGE = """hrlkit train ALGO [--env ID] [--preset NAME] [--total-env-steps N] [--seed S] [--run-dir DIR [--overwrite]]
+                  [--resume RUN_DIR]
                   [--group.field VALUE ...]     (hrlkit train ALGO --help lists every field)
 hrlkit eval RUN_DIR [--episodes N] [--video [--gif]] [--checkpoint STEP]
 hrlkit plot RUN_DIR ... [--out FILE] [--metric KEY | --trajectories]
@@ -29,6 +30,7 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed")
     p.add_argument("--run-dir")
     p.add_argument("--resume")
+    p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--verbose", type=int, default=1)
     p.add_argument("-h", "--help", action="store_true")
@@ -97,14 +99,44 @@ def cmd_train(argv: list[str]) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or f"runs/{tc.run.env.replace('/', '_')}__{tc.algo}__{tc.run.seed}__{stamp}")
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise HrlkitError(
-            f"run dir {run_dir} is not empty: pass --resume {run_dir} to continue it, or another --run-dir"
-        )
+        if not args.overwrite:
+            raise HrlkitError(
+                f"run dir {run_dir} is not empty: pass --resume {run_dir} to continue it, --overwrite to start it "
+                "over (its run files are deleted), or another --run-dir"
+            )
+        clear_run_dir(run_dir)
     model = cls._from_config(tc, run_dir, verbose=args.verbose, tensorboard=True)
     for line in applied:
         print(f"preset: {line}; flags given on the command line override it")
     print(f"run dir: {run_dir}")
     return _learn_and_report(model, run_dir, progress=not args.no_progress)
+
+
+def clear_run_dir(run_dir: Path) -> None:
+    """`--overwrite`: delete an earlier run's files (the names training writes, and TensorBoard's events) under the
+    run dir's lock; anything else there is refused first, so no file of the user's is deleted."""
+    import shutil
+
+    from hrlkit.training.lock import LOCK_NAME, WRITTEN, RunDirLock
+
+    lock = RunDirLock.acquire(run_dir)
+    try:
+        ours = set(WRITTEN) | {LOCK_NAME}
+        foreign = [p.name for p in run_dir.iterdir() if p.name not in ours and not p.name.startswith("events.out.")]
+        if foreign:
+            raise HrlkitError(
+                f"--overwrite deletes only an hrlkit run's files, and {run_dir} also holds {sorted(foreign)[:5]}: "
+                "move them, or give another --run-dir"
+            )
+        for p in run_dir.iterdir():
+            if p.name == LOCK_NAME:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+    finally:
+        lock.release()
 
 
 def _resume(args: argparse.Namespace, rest: list[str]) -> int:

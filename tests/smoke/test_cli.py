@@ -219,3 +219,24 @@ def test_train_help_lists_fields(happy_results: dict[str, CliResult]) -> None:
         assert text in line
         assert len(line.split(None, 2)) == 3, f"{flag} has no help text: {line!r}"
     assert "sac" in result.stdout and "td3" in result.stdout and "ddpg" in result.stdout
+
+
+def test_overwrite_starts_a_run_over_and_never_deletes_other_files(tmp_path: Path, capsys) -> None:
+    """A run dir holding an earlier run (here one that died before its first checkpoint: only config.yaml and a
+    progress row) is started over with --overwrite; a run dir holding anything hrlkit did not write is refused, and
+    that file stays."""
+    from hrlkit.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text("algo: sac\n")
+    (run / "progress.csv").write_text("time/env_steps\n5.0\n")
+    args = [*TRAIN, "--total-env-steps", "200", "--run-dir", str(run), "--no-progress"]
+    assert main(args) == 2 and "--overwrite to start it over" in capsys.readouterr().err
+    assert main([*args, "--overwrite"]) == 0
+    assert (run / "checkpoints" / "200" / "meta.json").is_file()
+    assert (run / "progress.csv").read_text().splitlines()[1].startswith("100.0,")
+    (run / "notes.txt").write_text("mine")
+    assert main([*args, "--overwrite"]) == 2
+    assert "also holds ['notes.txt']" in capsys.readouterr().err
+    assert (run / "notes.txt").read_text() == "mine" and (run / "checkpoints" / "200" / "meta.json").is_file()
