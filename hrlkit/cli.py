@@ -199,10 +199,14 @@ def cmd_eval(argv: list[str]) -> int:
     p.add_argument(
         "--env", default=None, help="the run's env id, to confirm a user env (module:EnvId) the checkpoint names"
     )
+    p.add_argument(
+        "--out", default=None, help="directory for the results (default: RUN_DIR/eval); e.g. a read-only run"
+    )
     args = p.parse_args(argv)
     result, video, trajectories = _evaluate_run(
-        args.run_dir, args.episodes, args.checkpoint, args.seed, args.stochastic, args.video, args.gif, args.env
-    )
+        args.run_dir, args.episodes, args.checkpoint, args.seed, args.stochastic, args.video, args.gif, args.env,
+        args.out,
+    )  # fmt: skip
     print(f"trajectories: {trajectories}")
     print(json.dumps(result))  # scripts read the results from the last line, or the one before `video:`
     if video is not None:
@@ -230,8 +234,10 @@ def _evaluate_run(
     video: bool = False,
     gif: bool = False,
     env_id: str | None = None,
+    out: str | Path | None = None,
 ) -> tuple[dict[str, Any], Path | None, Path]:
-    """Evaluate a run's checkpoint; write results_<step>.json, trajectories_<step>.npz and the video to its eval dir."""
+    """Evaluate a run's checkpoint; write results_<step>.json, trajectories_<step>.npz and the video to its eval dir
+    (or `out`)."""
     from hrlkit.algorithms import Algorithm
     from hrlkit.envs.make import make_eval_env
     from hrlkit.training.checkpoint import find_checkpoint, read_meta
@@ -248,8 +254,16 @@ def _evaluate_run(
     env_kwargs = run_cfg.get("eval_env_kwargs")
     env_kwargs = run_cfg["env_kwargs"] if env_kwargs is None else env_kwargs
     env = make_eval_env(run_cfg, render_mode="rgb_array" if video else None)
-    out_dir = _eval_dir(run_dir, ckpt)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = _eval_dir(run_dir, ckpt) if out is None else Path(out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as e:
+        raise HrlkitError(
+            f"cannot write evaluation results to {out_dir}: {e.strerror}; give a writable directory with --out"
+        ) from None
     step = meta["env_steps"]
     video_path = out_dir / f"{step}.{'gif' if gif else 'mp4'}" if video else None
     seed = seed if seed is not None else meta["config"]["run"]["seed"] + 1_000_000

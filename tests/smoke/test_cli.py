@@ -240,3 +240,28 @@ def test_overwrite_starts_a_run_over_and_never_deletes_other_files(tmp_path: Pat
     assert main([*args, "--overwrite"]) == 2
     assert "also holds ['notes.txt']" in capsys.readouterr().err
     assert (run / "notes.txt").read_text() == "mine" and (run / "checkpoints" / "200" / "meta.json").is_file()
+
+
+def test_eval_of_a_read_only_run_writes_to_out(work: Path, sac_run: tuple[Path, CliResult], tmp_path: Path) -> None:
+    """A run dir without write permission: `eval` says so in one line before evaluating; with --out it writes
+    there and leaves the run untouched."""
+    import os
+    import shutil
+    import stat
+
+    from hrlkit.cli import main
+
+    run_dir, _ = sac_run
+    ro = tmp_path / "ro"
+    shutil.copytree(run_dir, ro)
+    shutil.rmtree(ro / "eval", ignore_errors=True)
+    ro.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        if os.geteuid() != 0:  # root writes anywhere: only the --out half can be checked then
+            assert main(["eval", str(ro), "--episodes", "1"]) == 2
+        out = tmp_path / "results"
+        assert main(["eval", str(ro), "--episodes", "1", "--out", str(out)]) == 0
+        assert (out / "results_300.json").is_file() and (out / "trajectories_300.npz").is_file()
+        assert not (ro / "eval").exists()
+    finally:
+        ro.chmod(stat.S_IRWXU)
