@@ -35,3 +35,14 @@ def test_every_hiro_field_has_a_row_with_its_default() -> None:
     assert not missing, f"fields without a row in docs/hiro.md: {missing}"
     assert not stale, f"rows in docs/hiro.md for fields that no longer exist: {stale}"
     assert not wrong, f"documented default != actual default: {wrong}"
+
+
+def test_the_own_env_example_runs_as_written() -> None:
+    """The Python block of docs/hiro.md's "HIRO on your own env", executed as it stands (600 env steps)."""
+    text = DOC.read_text()
+    section = text[text.index("## HIRO on your own env") :]
+    code = section[section.index("```python\n") + len("```python\n") :]
+    code = code[: code.index("```")]
+    namespace: dict = {}
+    exec(compile(code, "docs/hiro.md", "exec"), namespace)  # noqa: S102
+    assert namespace["state"].goals.shape == (1, 2) and namespace["done"]
