@@ -44,6 +44,7 @@ from hrlkit.config import (
     RunConfig,
     TrainConfig,
     apply_mapping,
+    check_values,
     save_yaml,
     set_value,
     to_dict,
@@ -137,6 +138,7 @@ class Algorithm:
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.verbose, self.tensorboard = verbose, tensorboard
+        check_values(config)  # every field's range, before anything is built or written
         # One writer per run dir (`hrlkit.training.lock`), taken before anything there is written.
         self._lock = lock if lock is not None or self.run_dir is None else RunDirLock.acquire(self.run_dir)
         try:

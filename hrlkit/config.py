@@ -210,6 +210,64 @@ def switch_choice(current: Any, options: tuple[type, ...], name: Any, flag: str)
     return cls(**{f.name: getattr(current, f.name) for f in dataclasses.fields(current) if f.name in names})
 
 
+# ------------------------------------------------------------------------------------------------ value ranges
+POSITIVE_INTS = {
+    "batch_size", "n_critics", "policy_delay", "n_steps", "n_epochs", "buffer_size", "train_freq", "n_envs",
+    "eval_episodes", "high_level_interval", "n_options", "meta_buffer_size",
+}  # fmt: skip
+"""integer fields that must be >= 1 wherever they appear"""
+UNIT_INTERVAL = {"gamma", "gae_lambda"}
+"""fields in [0, 1]"""
+
+
+def check_values(tc: TrainConfig) -> None:
+    """The ranges every config field must keep, in one place, before anything is built or written: a float is
+    finite; learning rates and the initial entropy coefficient are > 0; gamma and lambda lie in [0, 1], tau in (0, 1];
+    counts in `POSITIVE_INTS` are >= 1 and `gradient_steps` >= 0; hidden layers have >= 1 unit; the seed fits numpy's
+    seeds (0 <= seed < 2^32). Each violation is one line naming the flag and the range."""
+    for group, cfg in tc.groups().items():
+        _check_fields(cfg, f"{group}.")
+
+
+def _check_fields(cfg: Any, prefix: str) -> None:
+    import math
+
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        flag = "--" + (prefix + f.name).replace("_", "-")
+        if dataclasses.is_dataclass(value):
+            _check_fields(value, f"{prefix}{f.name}.")
+            continue
+        if isinstance(value, bool) or value is None:
+            continue
+
+        def refuse(rule: str, flag: str = flag, value: Any = value) -> None:
+            raise HrlkitError(f"{flag} = {value!r}: it must be {rule}")
+
+        name = f.name
+        if isinstance(value, float) and not math.isfinite(value):
+            refuse("a finite number")
+        if isinstance(value, int | float):
+            if (name == "lr" or name.endswith("_lr") or name == "learning_rate") and not value > 0:
+                refuse("> 0")
+            if name == "entropy_coef_init" and not value > 0:
+                refuse("> 0 (the entropy coefficient is learned in log space)")
+            if name in UNIT_INTERVAL and not 0 <= value <= 1:
+                refuse("in [0, 1]")
+            if name == "tau" and not 0 < value <= 1:
+                refuse("in (0, 1]")
+            if name in POSITIVE_INTS and not value >= 1:
+                refuse("an integer >= 1")
+            if name == "gradient_steps" and not value >= 0:
+                refuse("an integer >= 0")
+            if name == "seed" and not 0 <= value < 2**32:
+                refuse("in 0 .. 2^32 - 1")
+        if name == "hidden":
+            sizes = value if isinstance(value, tuple | list) else (value,)
+            if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in sizes):
+                refuse("layer sizes >= 1, e.g. 256,256")
+
+
 # ------------------------------------------------------------------------------------------------ value coercion
 def _resolved_hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)

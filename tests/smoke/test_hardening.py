@@ -283,3 +283,36 @@ def test_a_checkpoint_file_that_is_no_regular_file_is_refused_unread(
         match = "more than a checkpoint's 50"
     with pytest.raises(HrlkitError, match=match):
         Algorithm.load(run / "checkpoints" / "300")
+
+
+@pytest.mark.parametrize(
+    ("algo", "flag", "value", "message"),
+    [
+        ("sac", "actor_lr", -0.1, r"--algo.actor-lr = -0.1: it must be > 0"),
+        ("sac", "actor_lr", float("nan"), "it must be a finite number"),
+        ("sac", "gamma", 1.5, r"--algo.gamma = 1.5: it must be in \[0, 1\]"),
+        ("sac", "tau", 2.0, r"in \(0, 1\]"),
+        ("sac", "entropy_coef_init", 0.0, "> 0"),
+        ("sac", "batch_size", 0, "an integer >= 1"),
+        ("sac", "hidden", (0, 5), "layer sizes >= 1"),
+        ("sac", "n_critics", 0, "an integer >= 1"),
+        ("sac", "seed", -1, r"--run.seed = -1: it must be in 0 .. 2\^32 - 1"),
+        ("sac", "seed", 10**30, r"2\^32"),
+        ("sac", "gradient_steps", -1, r"--replay.gradient-steps = -1: it must be an integer >= 0"),
+        ("sac", "train_freq", 0, r"--replay.train-freq = 0"),
+        ("td3", "policy_delay", 0, "an integer >= 1"),
+        ("dqn", "lr", -1.0, r"--algo.lr = -1.0: it must be > 0"),
+        ("hiro", "high.gamma", 2.0, r"--algo.high.gamma = 2.0: it must be in \[0, 1\]"),
+        ("hiro", "low.tau", float("inf"), "a finite number"),
+        ("hiro", "low_reward_scale", float("nan"), "a finite number"),
+    ],
+)  # fmt: skip
+def test_config_values_out_of_range_are_one_line(tmp_path: Path, algo: str, flag: str, value, message: str) -> None:
+    """Each refused before anything is built or written (the run dir stays absent)."""
+    from hrlkit.algorithms import algorithm_class
+
+    cls = algorithm_class(algo)
+    env = {"dqn": "CartPole-v1", "hiro": "hrlkit/PointUMaze-v0"}.get(algo, "Pendulum-v1")
+    with pytest.raises(HrlkitError, match=message):
+        cls(env, run_dir=tmp_path / "run", verbose=0, **{flag: value})
+    assert not (tmp_path / "run").exists()
