@@ -93,10 +93,15 @@ def run_hrlkit(env_id: str, method: str, seed: int, steps: int, every: int, out:
     run_dir = out / f"{method}__{seed}"
     if reuse and finished(run_dir, steps):
         return run_dir
-    cmd = [sys.executable, "-m", "hrlkit.cli", "train", args[0], "--env", env_id, *args[1:]]
-    cmd += ["--seed", str(seed), "--total-env-steps", str(steps), "--eval-freq", str(every), "--run-dir", str(run_dir)]
-    cmd += ["--torch-threads", "1", "--no-progress", "--verbose", "0"]
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    train = [sys.executable, "-m", "hrlkit.cli", "train", args[0]]
+    if reuse and any((run_dir / "checkpoints").glob("[0-9]*/meta.json")):
+        # an interrupted run (a session that ended, a killed job): it continues exactly from its latest checkpoint
+        cmd = [*train, "--resume", str(run_dir), "--total-env-steps", str(steps)]
+    else:
+        cmd = [*train, "--env", env_id, *args[1:], "--seed", str(seed), "--total-env-steps", str(steps)]
+        cmd += ["--eval-freq", str(every), "--run-dir", str(run_dir), "--torch-threads", "1"]
+        cmd += ["--overwrite"] if reuse and run_dir.exists() else []  # one that died before its first checkpoint
+    subprocess.run([*cmd, "--no-progress", "--verbose", "0"], check=True, cwd=ROOT)
     return run_dir
 
 
