@@ -260,6 +260,8 @@ def _check_fields(cfg: Any, prefix: str) -> None:
                 refuse("an integer >= 1")
             if name == "gradient_steps" and not value >= 0:
                 refuse("an integer >= 0")
+            if name == "target_update_interval" and not value >= (1 if getattr(cfg, "algo", None) == "sac" else 0):
+                refuse(">= 1 for SAC (and >= 0 for DQN, where 0 means no target network)")
             if name == "seed" and not 0 <= value < 2**32:
                 refuse("in 0 .. 2^32 - 1")
         if name == "hidden":

@@ -301,6 +301,8 @@ def test_a_checkpoint_file_that_is_no_regular_file_is_refused_unread(
         ("sac", "gradient_steps", -1, r"--replay.gradient-steps = -1: it must be an integer >= 0"),
         ("sac", "train_freq", 0, r"--replay.train-freq = 0"),
         ("td3", "policy_delay", 0, "an integer >= 1"),
+        ("sac", "target_update_interval", 0, ">= 1 for SAC"),
+        ("dqn", "target_update_interval", -1, ">= 0 for DQN"),
         ("dqn", "lr", -1.0, r"--algo.lr = -1.0: it must be > 0"),
         ("hiro", "high.gamma", 2.0, r"--algo.high.gamma = 2.0: it must be in \[0, 1\]"),
         ("hiro", "low.tau", float("inf"), "a finite number"),
