@@ -44,6 +44,16 @@ class Learner(nn.Module, Generic[BatchT]):
     def act(self, obs: TensorObs, deterministic: bool = False) -> torch.Tensor:
         raise NotImplementedError
 
+    def add_actor_penalty(
+        self, loss: torch.Tensor, stats: dict[str, float], obs: torch.Tensor, actions: torch.Tensor
+    ) -> torch.Tensor:
+        """`loss` plus the mean of `actor_penalty(obs, actions)` when one is set (logged as `actor_penalty`)."""
+        if self.actor_penalty is None:
+            return loss
+        penalty = self.actor_penalty(obs, actions).mean()
+        stats["actor_penalty"] = penalty.item()
+        return loss + penalty
+
     def update(self, batch: BatchT) -> UpdateResult:
         """One update from `batch`: its stats and, for learners with a critic, the per-sample |TD errors| (the new
         priorities under prioritized replay), measured before the step."""

@@ -130,11 +130,7 @@ class SACLearner(Learner):
         q_pi = self.critic(obs, actions_pi).min(0).values  # (B,)
         loss = (entropy_coef * log_prob - q_pi).mean()
         stats = {"actor_loss": loss.item()}
-        if self.actor_penalty is not None:
-            penalty = self.actor_penalty(obs, actions_pi).mean()
-            loss = loss + penalty
-            stats["actor_penalty"] = penalty.item()
-        return loss, stats
+        return self.add_actor_penalty(loss, stats, obs, actions_pi), stats
 
     def entropy_coef_loss(self, log_prob: torch.Tensor) -> torch.Tensor:
         # Gradient w.r.t. log_entropy_coef is -mean(log_prob + target): when the policy's entropy (-log_prob) falls

@@ -134,11 +134,7 @@ class TD3Learner(Learner):
         actions = self.actor(obs)
         loss = -self.critic.first(obs, actions).mean()  # Q_1 only, as in the paper
         stats = {"actor_loss": loss.item()}
-        if self.actor_penalty is not None:
-            penalty = self.actor_penalty(obs, actions).mean()
-            loss = loss + penalty
-            stats["actor_penalty"] = penalty.item()
-        return loss, stats
+        return self.add_actor_penalty(loss, stats, obs, actions), stats
 
     def update(self, batch: ReplayBatch) -> UpdateResult:
         critic_loss, stats, td_errors = self.critic_loss(batch)
