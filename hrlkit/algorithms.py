@@ -65,6 +65,7 @@ from hrlkit.training.checkpoint import (
     load_checkpoint,
     read_meta,
     remove_partial_checkpoints,
+    restoring,
     save_checkpoint,
 )
 from hrlkit.training.lock import RunDirLock
@@ -124,16 +125,21 @@ class Algorithm:
     def _from_config(
         cls, config: TrainConfig, run_dir: str | Path | None, verbose: int, tensorboard: bool,
         env: gym.Env | None = None, resume_step: int | None = None, lock: RunDirLock | None = None,
+        defer_run_dir: bool = False,
     ) -> Algorithm:  # fmt: skip
-        """The constructor for a resolved `TrainConfig` (load, resume): the same set-up as `__init__`."""
+        """The constructor for a resolved `TrainConfig` (load, resume): the same set-up as `__init__`.
+
+        `defer_run_dir`: write nothing into the run dir yet (no config.yaml, no logs) until `_open_run_dir`: a resume
+        restores and checks the whole checkpoint first, so that a damaged one changes no file."""
         model = cls.__new__(cls)
-        model._setup(config, run_dir, verbose, tensorboard, env, resume_step, lock)
+        model._setup(config, run_dir, verbose, tensorboard, env, resume_step, lock, defer_run_dir)
         return model
 
     # ------------------------------------------------------------------------------------------------ construction
     def _setup(
         self, config: TrainConfig, run_dir: str | Path | None, verbose: int, tensorboard: bool,
         env_instance: gym.Env | None, resume_step: int | None = None, lock: RunDirLock | None = None,
+        defer_run_dir: bool = False,
     ) -> None:  # fmt: skip
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -142,7 +148,7 @@ class Algorithm:
         # One writer per run dir (`hrlkit.training.lock`), taken before anything there is written.
         self._lock = lock if lock is not None or self.run_dir is None else RunDirLock.acquire(self.run_dir)
         try:
-            self._build(resume_step, env_instance)
+            self._build(resume_step, env_instance, defer_run_dir)
         except BaseException:
             self._release_lock()
             raise
@@ -152,7 +158,7 @@ class Algorithm:
         if lock is not None:
             lock.release()
 
-    def _build(self, resume_step: int | None, env_instance: gym.Env | None) -> None:
+    def _build(self, resume_step: int | None, env_instance: gym.Env | None, defer_run_dir: bool = False) -> None:
         run = self.config.run
         check_run_config(run)
         if run.torch_threads > 0:
@@ -172,6 +178,13 @@ class Algorithm:
             self.eval_env = make_eval_env(run) if run.eval_freq > 0 else None
         self.agent: Any = self._make_agent()
         self.state: LoopState | None = None
+        if defer_run_dir:
+            self.logger = Logger(None, tensorboard=False, verbose=self.verbose)
+        else:
+            self._open_run_dir(resume_step)
+
+    def _open_run_dir(self, resume_step: int | None) -> None:
+        """The logs (progress.csv cut back to `resume_step`, TensorBoard) and config.yaml of the run dir."""
         self.logger = Logger(
             self.run_dir, tensorboard=self.tensorboard and self.run_dir is not None, verbose=self.verbose,
             resume_step=resume_step,
@@ -306,7 +319,8 @@ class Algorithm:
         ckpt = find_checkpoint(path, checkpoint)
         meta = read_meta(ckpt)
         model_cls = cls._resolve_class(meta, ckpt)
-        config = config_from_dict(meta["config"])
+        with restoring(ckpt, "meta.json: config"):
+            config = config_from_dict(meta["config"])
         guard_checkpoint_env(config.run.env, env if isinstance(env, str) else None, ckpt, given_env=env is not None)
         config.run.eval_freq = 0
         if device is not None:
@@ -318,7 +332,8 @@ class Algorithm:
             env_instance = env
         model = model_cls._from_config(config, None, verbose=0, tensorboard=False, env=env_instance)
         _, agent_state, _, _ = load_checkpoint(ckpt, with_replay=False)
-        model.agent.load_state_tree(agent_state)
+        with restoring(ckpt, "agent"):
+            model.agent.load_state_tree(agent_state)
         return model
 
     @classmethod
@@ -346,23 +361,35 @@ class Algorithm:
         meta, agent_state, loop_state, replay = load_checkpoint(ckpt)
         remove_partial_checkpoints(run_dir / "checkpoints")  # left by a run killed while it wrote one
         model_cls = cls._resolve_class(meta, ckpt)
-        config = config_from_dict(meta["config"])
+        with restoring(ckpt, "meta.json: config"):
+            config = config_from_dict(meta["config"])
         guard_checkpoint_env(config.run.env, env, ckpt)
         for k, v in (overrides or {}).items():
             set_value(config, k, v)
         # Rows logged after the checkpoint are dropped; so is a provisional last row at its step (see Logger.dump).
-        logs = loop_state.get("logger", {})
+        with restoring(ckpt, "loop: logger"):
+            logs = dict(loop_state.get("logger", {}))
         step = int(meta["env_steps"])
         resume_step = step - 1 if logs.get("provisional_step") == step else step
-        model = model_cls._from_config(config, run_dir, verbose, True, resume_step=resume_step, lock=lock)
-        model.logger.load_state_dict(logs)
-        model.agent.load_state_tree(agent_state)
+        model = model_cls._from_config(
+            config, run_dir, verbose, True, resume_step=resume_step, lock=lock, defer_run_dir=True
+        )
+        with restoring(ckpt, "loop: logger"):
+            model.logger.load_state_dict(logs)  # checked on the stand-in logger first
+        with restoring(ckpt, "agent"):
+            model.agent.load_state_tree(agent_state)
         if replay is not None:
-            model.agent.load_replay_state(replay)
+            with restoring(ckpt, "replay.npz"):
+                model.agent.load_replay_state(replay)
         elif model_cls._needs_stored_experience(config):
             raise HrlkitError(f"checkpoint {ckpt} has no replay.npz: it cannot resume exactly")
-        model.state = LoopState.from_tree(loop_state)
-        restore_episodes(model.envs, model.state)
+        with restoring(ckpt, "loop"):
+            model.state = LoopState.from_tree(loop_state)
+            model.state.check_fits(model.envs, step)
+            restore_episodes(model.envs, model.state)
+        # Everything restored and checked: only now is the run dir written (progress.csv cut back, config.yaml).
+        model._open_run_dir(resume_step)
+        model.logger.load_state_dict(logs)
         return model
 
     def close(self) -> None:

@@ -19,6 +19,8 @@ from typing import Any
 
 from rich.console import Console
 
+from hrlkit.errors import HrlkitError
+
 
 @dataclass
 class _Provisional:
@@ -68,7 +70,17 @@ class Logger:
         with self.csv_path.open(newline="") as f:
             reader = csv.DictReader(f)
             self._fieldnames = list(reader.fieldnames or [])
-            self._rows = [r for r in reader if float(r.get("time/env_steps") or 0) <= resume_step]
+            rows = list(reader)
+        steps = []
+        for line, r in enumerate(rows, start=2):
+            try:
+                steps.append(float(r.get("time/env_steps") or 0))
+            except (TypeError, ValueError):
+                raise HrlkitError(
+                    f"{self.csv_path} line {line} has env step {str(r.get('time/env_steps'))[:20]!r}, not a number: "
+                    "remove or repair that line, then resume again (nothing was changed)"
+                ) from None
+        self._rows = [r for r, step in zip(rows, steps, strict=True) if step <= resume_step]
         self._rewrite()
 
     def record(self, key: str, value: Any) -> None:

@@ -19,6 +19,7 @@ from hrlkit.buffers import ReplayBuffer
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
 from hrlkit.learners.base import Learner
+from hrlkit.training.serialization import check_tensors_fit, load_optimizer_state
 from hrlkit.types import ReplayBatch, TensorObs
 
 
@@ -55,9 +56,10 @@ def learner_tree(learner: Learner) -> dict[str, Any]:
 def load_learner_tree(learner: Learner, tree: dict[str, Any]) -> None:
     """The inverse of `learner_tree`; weights or moments of another shape end in one line, not a traceback."""
     try:
+        check_tensors_fit(tree["learner"], learner.state_dict(), "weights")
         learner.load_state_dict(tree["learner"])
         for k, o in learner.optimizers.items():
-            o.load_state_dict(tree["optimizers"][k])
+            load_optimizer_state(o, tree["optimizers"][k])
     except (RuntimeError, KeyError, ValueError) as e:
         raise HrlkitError(
             f"checkpoint weights do not fit this model ({str(e).splitlines()[0][:160]}): "

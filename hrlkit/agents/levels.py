@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from hrlkit.learners.base import Learner
+from hrlkit.training.serialization import check_tensors_fit, load_optimizer_state
 
 
 def learners_tree(learners: Mapping[str, Learner]) -> dict[str, Any]:
@@ -28,9 +29,10 @@ def learners_tree(learners: Mapping[str, Learner]) -> dict[str, Any]:
 def load_learners_tree(tree: Mapping[str, Any], learners: Mapping[str, Learner]) -> None:
     """The inverse of `learners_tree`; raises RuntimeError or KeyError when the shapes or names do not fit."""
     for name, learner in learners.items():
+        check_tensors_fit(tree[name], learner.state_dict(), f"{name} weights")
         learner.load_state_dict(tree[name])
         for k, o in learner.optimizers.items():
-            o.load_state_dict(tree["optimizers"][name][k])
+            load_optimizer_state(o, tree["optimizers"][name][k])
         learner.load_extra_state(tree["extra"][name])
 
 

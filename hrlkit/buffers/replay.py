@@ -63,6 +63,21 @@ def _counters(state: Mapping[str, np.ndarray], capacity: int) -> tuple[int, bool
     return pos, full
 
 
+def check_episode_bounds(ep_start: np.ndarray, ep_end: np.ndarray, written: np.ndarray | int, what: str) -> None:
+    """Saved episode bounds are global row numbers: each start in [0, written), each end -1 (episode running) or in
+    [start, written), with `written` the rows written so far (per element, broadcast). One line otherwise: a relabel
+    from such a bound would read a row that was never written."""
+    start, end = np.asarray(ep_start), np.asarray(ep_end)
+    if start.dtype.kind not in "iu" or end.dtype.kind not in "iu":
+        raise HrlkitError(f"saved {what} episode bounds are not integers: the checkpoint is corrupt, use another one")
+    ok = (start >= 0) & (start < written) & ((end == -1) | ((end >= start) & (end < written)))
+    if not np.all(ok):
+        raise HrlkitError(
+            f"saved {what} episode bounds lie outside the {np.max(written)} rows written: the checkpoint is corrupt, "
+            "use another one"
+        )
+
+
 def _nbytes(x: np.ndarray | dict[str, np.ndarray]) -> int:
     return sum(v.nbytes for v in x.values()) if isinstance(x, dict) else x.nbytes
 
@@ -287,6 +302,7 @@ class ReplayBuffer:
             self._check_rows(key, state, target, n)
         if "ep_start" in state:
             self._check_shape("running_start", state, self.running_start)
+            self._check_written(state, pos, full, n)
         for key, target in targets.items():
             rows = len(state[key])
             target[:rows] = state[key]
@@ -313,6 +329,23 @@ class ReplayBuffer:
                 f"saved replay buffer array {key!r} has shape {got}, expected {(n, *target.shape[1:])}: resume with "
                 "the same buffer_size and n_envs"
             )
+
+    def _check_written(self, state: Mapping[str, np.ndarray], pos: int, full: bool, n: int) -> None:
+        """`written` agrees with pos and full; the running episodes and the stored bounds lie within it."""
+        try:
+            written = int(state["written"])
+        except (KeyError, TypeError, ValueError):
+            written = -1
+        running = np.asarray(state["running_start"])
+        if written < 0 or written % self.capacity != pos or (written >= self.capacity) != full:
+            raise HrlkitError(
+                f"saved replay buffer counters disagree (written {written}, pos {pos}, full {full}): the checkpoint is "
+                "corrupt, use another one"
+            )
+        if running.dtype.kind not in "iu" or np.any(running < 0) or np.any(running > written):
+            raise HrlkitError("saved replay buffer running episodes start outside the rows written: it is corrupt")
+        if written:
+            check_episode_bounds(state["ep_start"][:n], state["ep_end"][:n], written, "replay buffer")
 
     @staticmethod
     def _check_shape(key: str, state: Mapping[str, np.ndarray], target: np.ndarray) -> None:

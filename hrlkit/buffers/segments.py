@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from hrlkit.buffers.prioritized import PrioritizedSampler
+from hrlkit.buffers.replay import check_episode_bounds
 from hrlkit.errors import HrlkitError
 
 
@@ -286,6 +287,8 @@ class SegmentBuffer:
                     "saved segment buffer has no valid written/running_start counters: the checkpoint is corrupt, "
                     "use another one"
                 )
+            if np.any(running < 0) or np.any(running > written):
+                raise HrlkitError("saved segment buffer running episodes start outside the rows written: it is corrupt")
             m = int(np.minimum(written, self.rows).max()) * self.n_envs  # the rows `state_dict` saves
         # An array holds the written rows, or all of them (checkpoints before trimmed saves).
         for name, target in arrays.items():
@@ -297,6 +300,11 @@ class SegmentBuffer:
                     f"saved segment buffer array {name!r} is missing or has another shape: resume with the same "
                     "buffer size, n_envs, c, goal space and goal_conditioned setting"
                 )
+        if not old:  # the episode bounds of the entries each env has written
+            rows, envs = np.divmod(np.arange(m), self.n_envs)
+            held = rows < written[envs]
+            start, end = state["ep_start"][:m], state["ep_end"][:m]
+            check_episode_bounds(start[held], end[held], written[envs][held], "segment buffer")
         per = {k[4:]: v for k, v in state.items() if k.startswith("per.")}
         if self.sampler is not None:
             if not per:

@@ -19,6 +19,8 @@ import platform
 import shutil
 import time
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +128,9 @@ def list_checkpoints(parent: Path) -> list[int]:
     if not parent.is_dir():
         return []
     return sorted(
-        int(p.name) for p in parent.iterdir() if p.name.isdigit() and not p.is_symlink() and (p / "meta.json").exists()
+        int(p.name)
+        for p in parent.iterdir()
+        if p.name.isascii() and p.name.isdecimal() and not p.is_symlink() and (p / "meta.json").exists()
     )
 
 
@@ -162,12 +166,75 @@ def find_checkpoint(path: str | Path, step: int | None = None) -> Path:
 
 
 def read_meta(ckpt: Path) -> dict[str, Any]:
+    """meta.json, checked against `META_SCHEMA` (one line for anything else)."""
     try:
-        return json.loads(regular_file(ckpt / "meta.json", JSON_LIMIT).read_text())
+        meta = json.loads(regular_file(ckpt / "meta.json", JSON_LIMIT).read_text())
     except FileNotFoundError:
         raise HrlkitError(f"checkpoint {ckpt} has no meta.json: it is incomplete, use another checkpoint") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise HrlkitError(f"checkpoint {ckpt} is corrupt (meta.json: {e}): use another checkpoint") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise HrlkitError(f"checkpoint {ckpt} is corrupt (meta.json: {str(e)[:120]}): use another checkpoint") from None
+    problem = check_schema(meta, META_SCHEMA, "meta.json")
+    if problem is None and meta["config"]["algo"] != meta["algo"]:
+        problem = f"meta.json names algo {meta['algo']!r} and config.algo {meta['config']['algo']!r}"
+    if problem is not None:
+        raise HrlkitError(f"checkpoint {ckpt} is corrupt ({problem}): use another checkpoint")
+    return meta
+
+
+COUNT = "count"
+"""a schema leaf: an int >= 0 (not a bool)"""
+OPTIONAL = "?"
+"""a key ending in it may be absent"""
+
+META_SCHEMA: dict[str, Any] = {
+    "algo": str,
+    "env": str,
+    "env_steps": COUNT,
+    "config": {"algo": str, "run": dict, "algo_config": dict, "replay?": dict},
+}
+"""What every meta.json holds (more keys may be there: versions, saved_at). The config's fields are then checked by
+the config loader itself, field by field, with each field's type and range."""
+
+
+def check_schema(value: Any, schema: Any, where: str) -> str | None:
+    """The first way `value` breaks `schema` (a type, COUNT, or a dict of key -> schema), or None."""
+    if isinstance(schema, dict):
+        if not isinstance(value, dict):
+            return f"{where} is a {type(value).__name__}, not an object"
+        for key, sub in schema.items():
+            name = key.rstrip(OPTIONAL)
+            if name not in value:
+                if key.endswith(OPTIONAL):
+                    continue
+                return f"{where} has no {name!r}"
+            problem = check_schema(value[name], sub, f"{where}: {name}")
+            if problem is not None:
+                return problem
+        return None
+    if schema == COUNT:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return None if ok else f"{where} = {str(value)[:40]!r}, not a count >= 0"
+    if not isinstance(value, schema) or isinstance(value, bool) and schema is not bool:
+        return f"{where} is a {type(value).__name__}, not a {schema.__name__}"
+    return None
+
+
+@contextmanager
+def restoring(ckpt: Path, part: str) -> Iterator[None]:
+    """Wraps the restore of one part of a checkpoint (the config, the agent, the loop, the replay): what the parts'
+    own checks let through (a missing key, a wrong type deep in a tree) becomes one line naming the checkpoint, the
+    part and the cause, never a traceback."""
+    try:
+        yield
+    except HrlkitError:
+        raise
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError, RuntimeError, OverflowError,
+            RecursionError) as e:  # fmt: skip
+        cause = str(e).splitlines()[0][:160] if str(e) else ""
+        raise HrlkitError(
+            f"checkpoint {ckpt} is corrupt ({part}: {type(e).__name__}{': ' + cause if cause else ''}): use another "
+            "checkpoint"
+        ) from None
 
 
 def load_checkpoint(
@@ -180,8 +247,31 @@ def load_checkpoint(
     replay = None
     if with_replay and (ckpt / "replay.npz").exists():
         try:
-            with np.load(regular_file(ckpt / "replay.npz"), allow_pickle=False) as data:
+            path = regular_file(ckpt / "replay.npz")
+            check_npz_sizes(path)
+            with np.load(path, allow_pickle=False) as data:
                 replay = {k: data[k] for k in data.files}
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise HrlkitError(f"checkpoint {ckpt} has a corrupt replay.npz ({str(e).splitlines()[0]})") from None
     return meta, agent_state, loop_state, replay
+
+
+def check_npz_sizes(path: Path) -> None:
+    """Each array in an npz declares its shape and dtype in a header; refuse, before any array is allocated, one whose
+    header declares more bytes than its member holds (a damaged or hostile file would otherwise allocate whatever it
+    declares) or an object dtype (a pickle)."""
+    with zipfile.ZipFile(path) as z:
+        for info in z.infolist():
+            with z.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else (
+                    np.lib.format.read_array_header_2_0
+                )  # fmt: skip
+                shape, _, dtype = read_header(f, max_header_size=10_000)
+                declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if dtype.hasobject or declared > info.file_size - f.tell():
+                    raise ValueError(
+                        f"member {info.filename} declares {shape} {dtype}, more than the {info.file_size} bytes it holds"
+                        if not dtype.hasobject
+                        else f"member {info.filename} holds Python objects (a pickle)"
+                    )

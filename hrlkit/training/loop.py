@@ -100,7 +100,10 @@ class LoopState:
     @classmethod
     def from_tree(cls, tree: dict[str, Any]) -> LoopState:
         s = cls()
-        s.env_steps, s.vec_steps, s.n_episodes, s.n_updates = (int(x) for x in tree["counters"])
+        counters = tree["counters"]
+        if not (isinstance(counters, list) and len(counters) == 4 and all(_is_count(x) for x in counters)):
+            raise ValueError(f"counters {str(counters)[:60]} are not 4 counts >= 0")
+        s.env_steps, s.vec_steps, s.n_episodes, s.n_updates = counters
         s.obs = tree["obs"]
         s.episode_seeds = np.asarray(tree["episode_seeds"])
         s.episode_actions = [list(a) for a in tree["episode_actions"]]
@@ -112,13 +115,47 @@ class LoopState:
             # Checkpoints written before `env_states` existed: the one env with such state (Four Rooms) had run as
             # many episodes before the current one's reset as the loop had seen finish.
             s.env_states = [{"episode_count": int(n)} for n in s.env_episodes]
-        for q, values in zip((s.recent_returns, s.recent_lengths, s.recent_successes), tree["recent"], strict=False):
+        recent = tree["recent"]
+        if not (isinstance(recent, list) and all(isinstance(v, list) for v in recent)) or any(
+            not isinstance(x, int | float) or isinstance(x, bool) for v in recent for x in v
+        ):
+            raise ValueError("recent episode statistics are not lists of numbers")
+        for q, values in zip((s.recent_returns, s.recent_lengths, s.recent_successes), recent, strict=False):
             q.extend(values)
         s.last_eval = dict(tree["last_eval"])
         s.rng.bit_generator.state = tree["rng"]
-        torch.set_rng_state(tree["torch_rng"])
+        torch_rng = tree["torch_rng"]
+        if not (isinstance(torch_rng, torch.Tensor) and torch_rng.dtype == torch.uint8):
+            raise ValueError("torch_rng is not a byte tensor")
+        torch.set_rng_state(torch_rng)
         _set_cuda_rng_states(tree.get("cuda_rng", []))
         return s
+
+    def check_fits(self, envs: gym.vector.VectorEnv, env_steps: int) -> None:
+        """Raises ValueError unless every per-env array has one entry per env of `envs` and the observations have the
+        env's shapes, and the env-step counter is the checkpoint's (a loop state from another run or a damaged one)."""
+        n = envs.num_envs
+        if self.env_steps != env_steps:
+            raise ValueError(f"env_steps counter {self.env_steps} differs from meta.json's {env_steps}")
+        for name in ("episode_seeds", "ep_returns", "ep_lengths", "env_episodes"):
+            if np.shape(getattr(self, name)) != (n,):
+                raise ValueError(f"{name} has shape {np.shape(getattr(self, name))}, expected ({n},)")
+        if len(self.episode_actions) != n or len(self.env_states) != n:
+            raise ValueError(f"episode actions or env states are not one per env ({n})")
+        space = envs.single_observation_space
+        spaces = space.spaces if isinstance(space, gym.spaces.Dict) else {None: space}
+        for key, sub in spaces.items():
+            obs = self.obs.get(key) if isinstance(self.obs, dict) else None if key is not None else self.obs
+            if np.shape(obs) != (n, *sub.shape):
+                raise ValueError(f"observation {key or ''} has shape {np.shape(obs)}, expected {(n, *sub.shape)}")
+        action_shape = envs.single_action_space.shape
+        for actions in self.episode_actions:
+            if any(np.shape(a) != action_shape for a in actions):
+                raise ValueError(f"an episode action does not have the action shape {action_shape}")
+
+
+def _is_count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**63
 
 
 def _cuda_rng_states() -> list[torch.Tensor]:

@@ -114,7 +114,62 @@ def load_tree(directory: Path, name: str) -> Any:
         return join_tree(skeleton, tensors)
     except FileNotFoundError as e:
         raise HrlkitError(f"checkpoint {directory} is incomplete: {Path(e.filename).name} is missing") from None
-    except (SafetensorError, json.JSONDecodeError, KeyError, OSError, ValueError) as e:
+    except (SafetensorError, json.JSONDecodeError, KeyError, OSError, ValueError, RecursionError) as e:
         raise HrlkitError(
-            f"checkpoint {directory} is corrupt ({name}: {str(e).splitlines()[0]}): use another checkpoint"
+            f"checkpoint {directory} is corrupt ({name}: {(str(e).splitlines() or [type(e).__name__])[0][:160]}): use "
+            "another checkpoint"
         ) from None
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: Any) -> None:
+    """`optimizer.load_state_dict(state)` after checking that the saved state fits the optimizer's parameters: the
+    same groups and parameter counts, and every per-parameter tensor (Adam's moments) of its parameter's shape and
+    dtype, each `step` a one-element float tensor. torch checks none of this, and its fused and foreach kernels write
+    out of bounds for a moment of the wrong shape (a segfault, not an error)."""
+    if not isinstance(state, dict) or not isinstance(state.get("param_groups"), list):
+        raise ValueError("optimizer state is not a dict with param_groups")
+    saved_groups, groups = state["param_groups"], optimizer.param_groups
+    if len(saved_groups) != len(groups) or any(
+        not isinstance(s, dict) or not isinstance(s.get("params"), list) or len(s["params"]) != len(g["params"])
+        for s, g in zip(saved_groups, groups, strict=False)
+    ):
+        raise ValueError("optimizer state has other parameter groups than the model")
+    params = {
+        pid: p
+        for s, g in zip(saved_groups, groups, strict=True)
+        for pid, p in zip(s["params"], g["params"], strict=True)
+    }
+    per_param = state.get("state")
+    if not isinstance(per_param, dict):
+        raise ValueError("optimizer state has no per-parameter state")
+    for pid, values in per_param.items():
+        if pid not in params or not isinstance(values, dict):
+            raise ValueError(f"optimizer state names parameter {pid!r}, which the model does not have")
+        p = params[pid]
+        for key, v in values.items():
+            if not isinstance(v, torch.Tensor):
+                continue
+            if key == "step":
+                if v.numel() != 1 or not v.dtype.is_floating_point:
+                    raise ValueError(f"optimizer step of parameter {pid} has shape {tuple(v.shape)}, dtype {v.dtype}")
+            elif v.shape != p.shape or v.dtype != p.dtype:
+                raise ValueError(
+                    f"optimizer {key} of parameter {pid} has shape {tuple(v.shape)} and dtype {v.dtype}, the "
+                    f"parameter {tuple(p.shape)} and {p.dtype}"
+                )
+    optimizer.load_state_dict(state)
+
+
+def check_tensors_fit(saved: Any, expected: dict[str, torch.Tensor], what: str) -> None:
+    """Raises ValueError unless `saved` holds exactly `expected`'s names, each a tensor of the same shape and dtype
+    (`load_state_dict` would silently cast an integer tensor into float weights)."""
+    if not isinstance(saved, dict):
+        raise ValueError(f"{what} are not a mapping of names to tensors")
+    missing, extra = expected.keys() - saved.keys(), saved.keys() - expected.keys()
+    if missing or extra:
+        raise ValueError(f"{what} miss {sorted(missing)[:3]} or hold unknown {sorted(extra)[:3]}")
+    for name, t in expected.items():
+        v = saved[name]
+        if not isinstance(v, torch.Tensor) or v.shape != t.shape or v.dtype != t.dtype:
+            got = f"{tuple(v.shape)} {v.dtype}" if isinstance(v, torch.Tensor) else type(v).__name__
+            raise ValueError(f"{what} {name!r} is {got}, expected {tuple(t.shape)} {t.dtype}")

@@ -126,10 +126,20 @@ def test_adam_state_round_trip_gives_identical_steps(tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- checkpoints
+def meta(step: int) -> dict:
+    """The least meta.json that `read_meta` accepts (its schema: `hrlkit.training.checkpoint.META_SCHEMA`)."""
+    return {
+        "algo": "sac",
+        "env": "Pendulum-v1",
+        "env_steps": step,
+        "config": {"algo": "sac", "run": {}, "algo_config": {}},
+    }
+
+
 def write(parent: Path, step: int, keep: int = 3, replay=None) -> Path:
     return save_checkpoint(
         parent / str(step),
-        {"algo": "sac", "env_steps": step},
+        meta(step),
         {"w": torch.full((2,), float(step))},
         {"n": step},
         replay,
@@ -284,7 +294,7 @@ def test_flat_agent_state_round_trip_continues_identically(tmp_path):
         )
     torch.manual_seed(1)
     agent.update(3)
-    ckpt = save_checkpoint(tmp_path / "3", {"algo": "sac"}, agent.state_tree(), {}, agent.replay_state())
+    ckpt = save_checkpoint(tmp_path / "3", meta(3), agent.state_tree(), {}, agent.replay_state())
 
     restored = make_agent(5)
     _, agent_state, _, replay = load_checkpoint(ckpt)

@@ -329,7 +329,7 @@ class HDQNAgent:
                 if np.shape(saved) != mine.shape:
                     raise RuntimeError(f"{name} has shape {np.shape(saved)}, expected {mine.shape}")
                 mine[...] = saved
-        except (RuntimeError, KeyError) as e:
+        except (RuntimeError, KeyError, ValueError) as e:
             raise HrlkitError(
                 f"checkpoint does not fit this h-DQN model ({str(e).splitlines()[0][:160]}): load it with the config, "
                 "env and n_envs it was trained with"

@@ -469,7 +469,7 @@ class HIROAgent:
     def load_state_tree(self, tree: dict[str, Any]) -> None:
         try:
             load_learners_tree(tree, {"high": self.high, "low": self.low})
-        except (RuntimeError, KeyError) as e:
+        except (RuntimeError, KeyError, ValueError) as e:
             raise HrlkitError(
                 f"checkpoint weights do not fit this HIRO model ({str(e).splitlines()[0][:160]}): "
                 "load it with the config it was trained with"

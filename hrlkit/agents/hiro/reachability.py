@@ -21,6 +21,7 @@ import torch
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.goals.adjacency import AdjacencyGraph, AdjacencyNetwork, adjacency_penalty, contrastive_loss
 from hrlkit.learners.common import make_adam
+from hrlkit.training.serialization import check_tensors_fit, load_optimizer_state
 
 MAX_PAIRS_PER_EPOCH = 20_000
 
@@ -116,8 +117,9 @@ class AdjacencyConstraint:
         }  # fmt: skip
 
     def load_state_tree(self, tree: dict[str, Any]) -> None:
+        check_tensors_fit(tree["net"], self.net.state_dict(), "adjacency weights")
         self.net.load_state_dict(tree["net"])
-        self.optimizer.load_state_dict(tree["optimizer"])
+        load_optimizer_state(self.optimizer, tree["optimizer"])
         self.graph.load_state_dict(tree["graph"])
         self.window[...] = tree["window"]
         self.rounds, self.last_train = (int(x) for x in tree["counters"])

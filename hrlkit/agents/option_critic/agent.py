@@ -38,6 +38,7 @@ from hrlkit.buffers import ReplayBuffer
 from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
+from hrlkit.training.serialization import check_tensors_fit, load_optimizer_state
 
 
 def epsilon_greedy_options(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
@@ -251,14 +252,15 @@ class OptionCriticAgent:
 
     def load_state_tree(self, tree: dict[str, Any]) -> None:
         try:
+            check_tensors_fit(tree["learner"], self.learner.state_dict(), "weights")
             self.learner.load_state_dict(tree["learner"])
             for k, o in self.learner.optimizers.items():
-                o.load_state_dict(tree["optimizers"][k])
+                load_optimizer_state(o, tree["optimizers"][k])
             for k, v in tree["options"].items():
                 if np.shape(v) != getattr(self, k).shape:
                     raise RuntimeError(f"{k} has shape {np.shape(v)}, expected {getattr(self, k).shape}")
                 getattr(self, k)[...] = v
-        except (RuntimeError, KeyError) as e:
+        except (RuntimeError, KeyError, ValueError) as e:
             raise HrlkitError(
                 f"checkpoint weights do not fit this Option-Critic model ({str(e).splitlines()[0][:160]}): "
                 "load it with the config (n_options, hidden) and n_envs it was trained with"
