@@ -62,11 +62,17 @@ def check_env_id(env_id: str) -> None:
 
 
 class FiniteCheck(gym.Wrapper):
-    """Stops the run with a clear error when the env returns a NaN or infinite observation or reward."""
+    """The env's side of the contract, checked where it is broken, in one line naming the env: the first `reset` and
+    `step` return what the spaces declare (observation shapes and Dict keys, the five-tuple of `step`, a number as
+    reward); every observation and reward is finite (a reward also within float32, which the replay stores); an
+    exception raised inside the env's `step` or `reset` names the env and the line that raised it."""
+
+    REWARD_LIMIT = float(np.finfo(np.float32).max)
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
         self._name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+        self._checked_reset = self._checked_step = False
 
     def _check(self, obs: Any, reward: float | None = None) -> None:
         values = obs.values() if isinstance(obs, dict) else [obs]
@@ -78,14 +84,84 @@ class FiniteCheck(gym.Wrapper):
                 )
         if reward is not None and not np.isfinite(reward):
             raise HrlkitError(f"env {self._name} returned a non-finite reward {reward}: check the env or its wrappers")
+        if reward is not None and abs(reward) > self.REWARD_LIMIT:
+            raise HrlkitError(
+                f"env {self._name} returned a reward of {reward:g}, beyond float32's range (3.4e38) in which rewards "
+                "are stored: scale the env's rewards down (a wrapper such as gymnasium.wrappers.TransformReward)"
+            )
+
+    def _check_obs_fits(self, obs: Any, where: str) -> None:
+        space = self.observation_space
+        if isinstance(space, gym.spaces.Dict):
+            if not isinstance(obs, dict) or set(obs) != set(space.spaces):
+                got = sorted(obs) if isinstance(obs, dict) else type(obs).__name__
+                raise HrlkitError(
+                    f"env {self._name}'s {where} returned an observation with keys {got}, its observation space "
+                    f"declares {sorted(space.spaces)}: make the env return what its observation_space declares"
+                )
+            pairs = [(f"[{k!r}]", obs[k], sub) for k, sub in space.spaces.items()]
+        else:
+            pairs = [("", obs, space)]
+        for key, value, sub in pairs:
+            shape = np.shape(value)
+            if sub.shape is not None and shape != sub.shape:
+                raise HrlkitError(
+                    f"env {self._name}'s {where} returned an observation{key} of shape {shape}, its observation space "
+                    f"declares {sub.shape}: make the env return what its observation_space declares"
+                )
+
+    def _call(self, where: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HrlkitError:
+            raise
+        except Exception as e:  # the user's env failed: say whose code it was, and where
+            import traceback
+
+            frame = traceback.extract_tb(e.__traceback__)[-1]
+            if "passive_env_checker" in frame.filename:  # Gymnasium's own check of the first reset and step
+                raise HrlkitError(
+                    f"env {self._name}'s {where} broke Gymnasium's env contract: {str(e).splitlines()[0]}: make the env "
+                    "return what its spaces declare"
+                ) from e
+            raise HrlkitError(
+                f"env {self._name} raised {type(e).__name__} in {where}: {str(e).splitlines()[0] if str(e) else ''} "
+                f"({frame.filename}:{frame.lineno}): the error is in the env"
+            ) from e
 
     def reset(self, **kwargs):
-        obs, info = self.env.reset(**kwargs)
+        out = self._call("reset()", self.env.reset, **kwargs)
+        if not self._checked_reset:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise HrlkitError(
+                    f"env {self._name}'s reset() returned {type(out).__name__}, not (observation, info): it follows an "
+                    "API older than Gymnasium's; wrap it or update it to return (obs, info)"
+                )
+            self._check_obs_fits(out[0], "reset()")
+            self._checked_reset = True
+        obs, info = out
         self._check(obs)
         return obs, info
 
     def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
+        out = self._call("step()", self.env.step, action)
+        if not self._checked_step:
+            if not (isinstance(out, tuple) and len(out) == 5):
+                n = len(out) if isinstance(out, tuple) else type(out).__name__
+                raise HrlkitError(
+                    f"env {self._name}'s step() returned {n} values, not the five (obs, reward, terminated, truncated, "
+                    "info) of Gymnasium's API: a four-tuple is the old Gym API; update the env or wrap it"
+                )
+            self._check_obs_fits(out[0], "step()")
+            if not isinstance(out[1], int | float | np.number) and np.shape(out[1]) != ():
+                raise HrlkitError(
+                    f"env {self._name}'s step() returned a reward of type {type(out[1]).__name__}, not a number: make "
+                    "it return a float"
+                )
+            self._checked_step = True
+        obs, reward, terminated, truncated, info = out
+        if reward is None:
+            raise HrlkitError(f"env {self._name}'s step() returned None as reward: make it return a float")
         self._check(obs, float(reward))
         return obs, reward, terminated, truncated, info
 

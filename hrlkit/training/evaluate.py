@@ -19,6 +19,8 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from hrlkit.training.divergence import check_actions
+
 
 class Predictor(Protocol):
     def predict(
@@ -132,6 +134,7 @@ def evaluate(
             target = None if subgoal is None else np.asarray(subgoal.target[0], np.float64)  # (G,)
             if record and subgoal is not None and bool(subgoal.new[0]):
                 decisions.append((ep_len, target))
+            check_actions(action, f"in evaluation episode {k}, step {ep_len}")
             obs, reward, terminated, truncated, info = env.step(action)
             ep_return += float(reward)
             ep_len += 1

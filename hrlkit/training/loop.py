@@ -38,6 +38,7 @@ from hrlkit.config import RunConfig
 from hrlkit.errors import HrlkitError
 from hrlkit.logging import Logger
 from hrlkit.training.callbacks import Callback
+from hrlkit.training.divergence import check_actions
 from hrlkit.training.evaluate import evaluate
 from hrlkit.training.progress import ProgressBar
 
@@ -278,6 +279,7 @@ def _crossed(before: int, after: int, period: int) -> bool:
 
 def env_step(agent: Agent, envs: gym.vector.VectorEnv, state: LoopState, actions: np.ndarray) -> Transition:
     """One vector-env step: the agent observes it, finished episodes are recorded and reset, the counters move on."""
+    check_actions(actions, f"at env step {state.env_steps}")
     next_obs, rewards, terminated, truncated, infos = envs.step(actions)
     transition = Transition(state.obs, actions, rewards, next_obs, terminated, truncated, infos)
     agent.observe(transition)

@@ -17,6 +17,7 @@ from hrlkit.agents.base import OffPolicyAgent
 from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.logging import Logger
 from hrlkit.training.callbacks import Callback
+from hrlkit.training.divergence import check_losses
 from hrlkit.training.loop import LoopState, Periods, env_step
 
 
@@ -47,7 +48,9 @@ def train_off_policy(
 
             # ---- learn
             if state.env_steps > replay.learning_starts and state.vec_steps % replay.train_freq == 0:
-                logger.record_dict(agent.update(replay.gradient_steps), prefix="")
+                stats = agent.update(replay.gradient_steps)
+                check_losses(stats, state.env_steps)
+                logger.record_dict(stats, prefix="")
                 state.n_updates += replay.gradient_steps
 
             # ---- evaluate, log, checkpoint

@@ -22,6 +22,14 @@ from hrlkit.goals.adjacency import AdjacencyGraph, adjacency_penalty, contrastiv
 from hrlkit.learners import TD3Config
 from hrlkit.training.checkpoint import load_checkpoint, save_checkpoint
 
+HIRO_META = {
+    "algo": "hiro",
+    "env": "hrlkit/PointUMaze-v0",
+    "env_steps": 0,
+    "config": {"algo": "hiro", "run": {}, "algo_config": {}},
+}
+"""the least meta.json a checkpoint must hold (`hrlkit.training.checkpoint.META_SCHEMA`)"""
+
 
 def test_cells_within_k_minus_one_steps_are_adjacent() -> None:
     """Cells of 1 unit, k = 3: a walk through cells 0, 0, 1, 2, 3 (x = 0.2, 0.7, 1.5, 2.5, 3.5) pairs each point with
@@ -131,7 +139,7 @@ def test_round_trip_of_the_adjacency_state(tmp_path) -> None:
     draws; both agents then learn the same from the same steps."""
     a, b = make_agent(), make_agent(seed=5)
     walk_agent(a, 30)
-    save_checkpoint(tmp_path / "ckpt", {"algo": "hiro"}, a.state_tree(), {}, a.replay_state())
+    save_checkpoint(tmp_path / "ckpt", HIRO_META, a.state_tree(), {}, a.replay_state())
     _, agent_state, _, _ = load_checkpoint(tmp_path / "ckpt")
     b.load_state_tree(agent_state)
     for (name, pa), pb in zip(a.adjacency.net.state_dict().items(), b.adjacency.net.state_dict().values(), strict=True):

@@ -31,6 +31,14 @@ OBS_SPACE = gym.spaces.Box(-10.0, 10.0, (S,), np.float32)
 ACT_SPACE = gym.spaces.Box(np.array([-2.0, 0.0], np.float32), np.array([2.0, 1.0], np.float32), dtype=np.float32)
 TINY_LEVEL = TD3Config(hidden=(16, 16), batch_size=16)
 
+HIRO_META = {
+    "algo": "hiro",
+    "env": "hrlkit/PointUMaze-v0",
+    "env_steps": 0,
+    "config": {"algo": "hiro", "run": {}, "algo_config": {}},
+}
+"""the least meta.json a checkpoint must hold (`hrlkit.training.checkpoint.META_SCHEMA`)"""
+
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -506,7 +514,7 @@ def test_state_tree_round_trip(tmp_path: Path) -> None:
     s = walk(6, n_envs=2)
     run_steps(a, s[:5], update=True)
     assert np.all(a.seg_t == 1) and a.n_high_updates == 1  # ready from env step 6, a multiple of c = 3: one step
-    save_checkpoint(tmp_path / "ckpt", {"algo": "hiro"}, a.state_tree(), {}, a.replay_state())
+    save_checkpoint(tmp_path / "ckpt", HIRO_META, a.state_tree(), {}, a.replay_state())
     _, agent_state, _, replay = load_checkpoint(tmp_path / "ckpt")
 
     b = make_agent(n_envs=2, seed=1)
