@@ -149,6 +149,20 @@ class Algorithm:
         self._lock = lock if lock is not None or self.run_dir is None else RunDirLock.acquire(self.run_dir)
         try:
             self._build(resume_step, env_instance, defer_run_dir)
+        except MemoryError as e:  # a network or batch too large for this machine
+            self._release_lock()
+            raise HrlkitError(
+                f"not enough memory to build the model ({str(e).splitlines()[0][:120]}): lower --hidden, --batch-size "
+                "or --buffer-size"
+            ) from None
+        except RuntimeError as e:
+            self._release_lock()
+            if "allocate" not in str(e):
+                raise
+            raise HrlkitError(
+                f"not enough memory to build the model ({str(e).splitlines()[0][:120]}): lower --hidden, --batch-size "
+                "or --buffer-size"
+            ) from None
         except BaseException:
             self._release_lock()
             raise
@@ -325,6 +339,11 @@ class Algorithm:
         config.run.eval_freq = 0
         if device is not None:
             config.run.device = device
+        else:
+            try:
+                check_device(config.run.device)
+            except HrlkitError:  # trained on a device this machine lacks: weights load onto the CPU
+                config.run.device = "cpu"
         env_instance = None
         if isinstance(env, str):
             config.run.env = env
@@ -673,16 +692,37 @@ def algorithm_class(name: str) -> type[Algorithm]:
 
 def check_run_config(run: RunConfig) -> None:
     """The loop's settings that would lose data or mislead if out of range, each refused with one line."""
-    least = {"keep_checkpoints": 1, "n_envs": 1, "eval_episodes": 1, "total_env_steps": 0, "eval_freq": 0,
+    least = {"keep_checkpoints": 1, "n_envs": 1, "eval_episodes": 1, "total_env_steps": 1, "eval_freq": 0,
              "log_interval": 0, "checkpoint_freq": 0, "torch_threads": 0, "seed": 0}  # fmt: skip
     for name, low in least.items():
         value = getattr(run, name)
         if value < low:
             why = " (0 would delete the final checkpoint)" if name == "keep_checkpoints" else ""
             raise HrlkitError(f"--{name.replace('_', '-')} = {value}: it must be >= {low}{why}")
+    if not run.env:
+        raise HrlkitError(
+            "--env is empty: name a Gymnasium env id, e.g. --env Pendulum-v1 (`hrlkit list` shows presets)"
+        )
+    check_device(run.device)
     for d in run.eval_success_distances:
         if isinstance(d, bool) or not isinstance(d, int | float) or not d > 0 or d != d or d == float("inf"):
             raise HrlkitError(f"--eval-success-distances {list(run.eval_success_distances)}: each must be a number > 0")
+
+
+def check_device(device: str) -> None:
+    """A device torch can parse, and that this machine has: one line otherwise (torch's own errors are tracebacks)."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise HrlkitError(f"--device = {device!r}: use cpu, cuda, cuda:N or mps") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise HrlkitError(
+            f"--device = {device!r}, but CUDA is not available here (torch {torch.__version__}): use --device cpu"
+        )
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise HrlkitError(f"--device = {device!r}: this machine has {torch.cuda.device_count()} CUDA devices")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise HrlkitError(f"--device = {device!r}, but MPS is not available here: use --device cpu")
 
 
 def guard_checkpoint_env(env_id: str, confirmed: str | None, ckpt: Path, given_env: bool = False) -> None:

@@ -74,7 +74,7 @@ def cmd_train(argv: list[str]) -> int:
         raise HrlkitError("missing ALGO: hrlkit train ALGO [--env ID] ...; `hrlkit train --help` lists the algorithms")
     cls = algorithm_class(args.algo)
     tc = default_config(args.algo)
-    if args.env:
+    if args.env is not None:
         tc.run.env = args.env
     applied = []
     env_preset = PRESET_DIR / f"{tc.run.env}.yaml"
@@ -98,6 +98,8 @@ def cmd_train(argv: list[str]) -> int:
         set_value(tc, "run.total_env_steps", args.total_env_steps)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or f"runs/{tc.run.env.replace('/', '_')}__{tc.algo}__{tc.run.seed}__{stamp}")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise HrlkitError(f"--run-dir {run_dir} is a file, not a directory: give a new or empty directory")
     if run_dir.exists() and any(run_dir.iterdir()):
         if not args.overwrite:
             raise HrlkitError(
@@ -203,6 +205,10 @@ def cmd_eval(argv: list[str]) -> int:
         "--out", default=None, help="directory for the results (default: RUN_DIR/eval); e.g. a read-only run"
     )
     args = p.parse_args(argv)
+    if args.episodes < 1:
+        raise HrlkitError(f"--episodes = {args.episodes}: it must be >= 1")
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise HrlkitError(f"--seed = {args.seed}: it must be in 0 .. 2^32 - 1")
     result, video, trajectories = _evaluate_run(
         args.run_dir, args.episodes, args.checkpoint, args.seed, args.stochastic, args.video, args.gif, args.env,
         args.out,

@@ -227,6 +227,12 @@ def check_values(tc: TrainConfig) -> None:
     seeds (0 <= seed < 2^32). Each violation is one line naming the flag and the range."""
     for group, cfg in tc.groups().items():
         _check_fields(cfg, f"{group}.")
+    batch = getattr(tc.algo_config, "batch_size", None)
+    if tc.replay is not None and isinstance(batch, int) and batch > tc.replay.buffer_size * tc.run.n_envs:
+        raise HrlkitError(
+            f"--algo.batch-size = {batch}: it must be <= buffer_size x n_envs "
+            f"({tc.replay.buffer_size * tc.run.n_envs}), the transitions the replay can hold"
+        )
 
 
 def _check_fields(cfg: Any, prefix: str) -> None:
@@ -247,6 +253,13 @@ def _check_fields(cfg: Any, prefix: str) -> None:
         name = f.name
         if isinstance(value, float) and not math.isfinite(value):
             refuse("a finite number")
+        if isinstance(value, tuple | list) and any(isinstance(v, float) and not math.isfinite(v) for v in value):
+            refuse("finite numbers")
+        if name.endswith("_distance") and isinstance(value, int | float) and not value > 0:
+            refuse("> 0")
+        if name.endswith("_indices") and isinstance(value, tuple | list):
+            if len(set(value)) != len(value) or any(not isinstance(i, int) or i < 0 for i in value):
+                refuse("distinct indices >= 0")
         if isinstance(value, int | float):
             if (name == "lr" or name.endswith("_lr") or name == "learning_rate") and not value > 0:
                 refuse("> 0")
@@ -266,8 +279,8 @@ def _check_fields(cfg: Any, prefix: str) -> None:
                 refuse("in 0 .. 2^32 - 1")
         if name == "hidden":
             sizes = value if isinstance(value, tuple | list) else (value,)
-            if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in sizes):
-                refuse("layer sizes >= 1, e.g. 256,256")
+            if not sizes or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in sizes):
+                refuse("one or more layer sizes >= 1, e.g. 256,256")
 
 
 # ------------------------------------------------------------------------------------------------ value coercion
@@ -322,7 +335,7 @@ def coerce(value: Any, hint: Any, name: str) -> Any:
             if isinstance(f, bool) or float(f) != int(float(f)):
                 raise ValueError
             return int(float(f))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise HrlkitError(f"{name} expects an integer, got {value!r}") from None
     if hint is float:
         try:
@@ -493,6 +506,13 @@ def load_yaml(path: Path) -> dict[str, Any]:
         raise HrlkitError(f"preset file {path} does not exist: give a path or a name from {PRESET_DIR}") from None
     except yaml.YAMLError as e:
         raise HrlkitError(f"preset file {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise HrlkitError(f"cannot read preset file {path}: {getattr(e, 'strerror', None) or e}") from None
+    if data is not None and not isinstance(data, dict):
+        raise HrlkitError(
+            f"preset file {path} holds a {type(data).__name__}, not a mapping: a preset maps an algorithm to its "
+            "settings (sac: {run: {...}, algo: {...}}) or holds run/replay/algo keys"
+        )
     return data or {}
 
 

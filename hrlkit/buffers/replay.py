@@ -19,6 +19,7 @@ running episode start are part of `state_dict`, so a resume stays exact.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,6 +46,33 @@ def _obs_arrays(space: gym.Space, capacity: int, n_envs: int) -> np.ndarray | di
     if isinstance(space, gym.spaces.Discrete):
         return np.zeros((capacity, n_envs), dtype=np.int64)
     return np.zeros((capacity, n_envs, *space.shape), dtype=_storage_dtype(space.dtype))
+
+
+def physical_memory() -> int:
+    """Bytes of RAM on this machine (0 when the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def check_fits_in_memory(nbytes: int, what: str, fix: str) -> None:
+    """Refuse, before allocating, storage larger than the machine's RAM: numpy would fail with a traceback, or the
+    operating system would kill the run once the buffer fills."""
+    ram = physical_memory()
+    if ram and nbytes > ram:
+        raise HrlkitError(
+            f"{what} would need {nbytes / 2**30:.1f} GiB, more than this machine's {ram / 2**30:.1f} GiB of memory: "
+            f"{fix}"
+        )
+
+
+def _space_bytes(space: gym.Space) -> int:
+    if isinstance(space, gym.spaces.Dict):
+        return sum(_space_bytes(s) for s in space.spaces.values())
+    if isinstance(space, gym.spaces.Discrete):
+        return 8
+    return int(np.prod(space.shape)) * np.dtype(_storage_dtype(space.dtype)).itemsize
 
 
 def _counters(state: Mapping[str, np.ndarray], capacity: int) -> tuple[int, bool]:
@@ -112,6 +140,10 @@ class ReplayBuffer:
             raise HrlkitError(f"replay capacity must be >= 1, got {capacity}")
         if sampler is not None and sampler.capacity != capacity * n_envs:
             raise HrlkitError(f"a prioritized sampler over {sampler.capacity} entries cannot index {capacity * n_envs}")
+        row = 2 * _space_bytes(obs_space) + _space_bytes(action_space) + 4 + 1 + 16  # see Memory above
+        check_fits_in_memory(
+            capacity * n_envs * row, f"a replay buffer of {capacity} rows x {n_envs} envs", "lower --buffer-size"
+        )
         self.sampler = sampler
         self.capacity, self.n_envs, self.device = capacity, n_envs, torch.device(device)
         self.obs_space, self.action_space = obs_space, action_space

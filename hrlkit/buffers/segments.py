@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from hrlkit.buffers.prioritized import PrioritizedSampler
-from hrlkit.buffers.replay import check_episode_bounds
+from hrlkit.buffers.replay import check_episode_bounds, check_fits_in_memory
 from hrlkit.errors import HrlkitError
 
 
@@ -89,6 +89,11 @@ class SegmentBuffer:
         n = self.rows * n_envs
         if sampler is not None and sampler.capacity != n:
             raise HrlkitError(f"a prioritized sampler over {sampler.capacity} entries cannot index {n} segments")
+        per_segment = 4 * ((c + 1) * state_dim + c * action_dim + goal_dim + 1) + 1 + 8 + 16
+        per_segment += 4 * ((c + 1) * task_goal_dim + task_goal_dim)
+        check_fits_in_memory(
+            n * per_segment, f"a segment buffer of {n} segments of {c} steps", "lower the high level's buffer_size or c"
+        )
         self.sampler = sampler
         self.capacity, self.c, self.device = n, c, torch.device(device)
         self.states = np.zeros((n, c + 1, state_dim), np.float32)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 import numpy as np
 
+from hrlkit.errors import HrlkitError
 from hrlkit.training.divergence import check_actions
 
 
@@ -108,6 +109,8 @@ def evaluate(
         success) when the env reports it; on goal envs (Dict observations with achieved_goal and desired_goal)
         `final_distance` (mean ||achieved_goal - desired_goal|| at the episodes' ends) and `success_within_<d>`.
     """
+    if max_episode_steps is not None and max_episode_steps < 1:
+        raise HrlkitError(f"max_episode_steps = {max_episode_steps}: it must be >= 1 (or None: the env's limit)")
     limit = max_episode_steps or time_limit(env)
     if not limit:
         limit = EVAL_STEP_CAP

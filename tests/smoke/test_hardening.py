@@ -86,9 +86,12 @@ def test_keep_checkpoints_below_one_is_refused(keep: int) -> None:
         SAC("Pendulum-v1", verbose=0, keep_checkpoints=keep)
 
 
-@pytest.mark.parametrize("distances", [(0.0,), (2.5, -1.0), (float("nan"),)])
-def test_eval_success_distances_must_be_positive(distances: tuple[float, ...]) -> None:
-    with pytest.raises(HrlkitError, match=r"--eval-success-distances .*: each must be a number > 0"):
+@pytest.mark.parametrize(
+    ("distances", "message"),
+    [((0.0,), "each must be a number > 0"), ((2.5, -1.0), "each must be a number > 0"), ((float("nan"),), "finite")],
+)
+def test_eval_success_distances_must_be_positive(distances: tuple[float, ...], message: str) -> None:
+    with pytest.raises(HrlkitError, match=rf"eval-success-distances .*{message}"):
         SAC("Pendulum-v1", verbose=0, eval_success_distances=distances)
 
 
