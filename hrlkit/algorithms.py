@@ -411,6 +411,25 @@ class Algorithm:
         model.logger.load_state_dict(logs)
         return model
 
+    def init_from(self, path: str | Path) -> Algorithm:
+        """Start this (new) run from the agent of another run's checkpoint (a run dir, its `checkpoints/STEP`, or a
+        `save`d model): its weights, optimizer moments and normaliser statistics, and where its exploration schedule
+        stood. The replay buffer, the env steps, the episodes and the logs start fresh. The algorithm and network
+        sizes must be the checkpoint's. Returns self."""
+        ckpt = find_checkpoint(path)
+        meta = read_meta(ckpt)
+        if meta["algo"] != self.name:
+            raise HrlkitError(f"{ckpt} holds a {meta['algo']} agent, not {self.name}: start from a {self.name} run")
+        _, agent_state, _, _ = load_checkpoint(ckpt, with_replay=False)
+        self.init_from_state(ckpt, agent_state)
+        return self
+
+    def init_from_state(self, ckpt: Path, agent_state: Any) -> None:
+        if self.state is not None and self.state.env_steps > 0:
+            raise HrlkitError("init_from starts a new run: call it before learn()")
+        with restoring(ckpt, "agent"):
+            self.agent.load_state_tree(agent_state)
+
     def close(self) -> None:
         """Close the logs and envs and give the run dir's lock back."""
         self.logger.close()

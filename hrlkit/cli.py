@@ -13,6 +13,7 @@ from typing import Any
 from hrlkit.errors import HrlkitError
 
 USAGE = """hrlkit train ALGO [--env ID] [--preset NAME] [--total-env-steps N] [--seed S] [--run-dir DIR [--overwrite]]
+             [--init-from RUN_DIR[/checkpoints/STEP]]
                   [--resume RUN_DIR]
                   [--group.field VALUE ...]     (hrlkit train ALGO --help lists every field)
 hrlkit eval RUN_DIR [--episodes N] [--video [--gif]] [--checkpoint STEP]
@@ -31,6 +32,7 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir")
     p.add_argument("--resume")
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--init-from")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--verbose", type=int, default=1)
     p.add_argument("-h", "--help", action="store_true")
@@ -100,6 +102,7 @@ def cmd_train(argv: list[str]) -> int:
     run_dir = Path(args.run_dir or f"runs/{tc.run.env.replace('/', '_')}__{tc.algo}__{tc.run.seed}__{stamp}")
     if run_dir.exists() and not run_dir.is_dir():
         raise HrlkitError(f"--run-dir {run_dir} is a file, not a directory: give a new or empty directory")
+    init = _read_init_from(args.init_from, tc.algo) if args.init_from else None  # read before anything is written
     if run_dir.exists() and any(run_dir.iterdir()):
         if not args.overwrite:
             raise HrlkitError(
@@ -107,11 +110,31 @@ def cmd_train(argv: list[str]) -> int:
                 "over (its run files are deleted), or another --run-dir"
             )
         clear_run_dir(run_dir)
-    model = cls._from_config(tc, run_dir, verbose=args.verbose, tensorboard=True)
+    model = cls._from_config(tc, run_dir, verbose=args.verbose, tensorboard=True, defer_run_dir=True)
+    if init is not None:
+        try:
+            model.init_from_state(*init)
+        except BaseException:
+            model.close()
+            raise
+        applied.append(f"weights from {init[0]}")
+    model._open_run_dir(None)
     for line in applied:
         print(f"preset: {line}; flags given on the command line override it")
     print(f"run dir: {run_dir}")
     return _learn_and_report(model, run_dir, progress=not args.no_progress)
+
+
+def _read_init_from(path: str, algo: str) -> tuple[Path, Any]:
+    """`--init-from RUN_DIR[/checkpoints/STEP]`: the checkpoint and its agent state, for a run of the same algorithm."""
+    from hrlkit.training.checkpoint import find_checkpoint, load_checkpoint, read_meta
+
+    ckpt = find_checkpoint(path)
+    meta = read_meta(ckpt)
+    if meta["algo"] != algo:
+        raise HrlkitError(f"--init-from {path} holds a {meta['algo']} agent, not {algo}: start from a {algo} run")
+    _, agent_state, _, _ = load_checkpoint(ckpt, with_replay=False)
+    return ckpt, agent_state
 
 
 def clear_run_dir(run_dir: Path) -> None:
@@ -153,9 +176,25 @@ def _resume(args: argparse.Namespace, rest: list[str]) -> int:
         )
     if args.env is not None and args.env != meta["env"]:
         raise HrlkitError(f"{run_dir} was trained on {meta['env']}, not {args.env}: drop --env or start a new run")
+    for flag, given in (("--preset", args.preset), ("--run-dir", args.run_dir), ("--overwrite", args.overwrite)):
+        if given and not (flag == "--run-dir" and Path(given).resolve() == run_dir.resolve()):
+            raise HrlkitError(
+                f"{flag} does not apply to a resume, which continues {run_dir} with the config it recorded: drop "
+                f"{flag}, or start a new run"
+            )
     overrides: dict[str, Any] = {}
+    total = meta["config"]["run"].get("total_env_steps", 0)
     if args.total_env_steps is not None:
-        overrides["run.total_env_steps"] = args.total_env_steps
+        try:
+            total = int(float(args.total_env_steps))
+        except (ValueError, OverflowError):
+            raise HrlkitError(f"--total-env-steps expects an integer, got {args.total_env_steps!r}") from None
+        overrides["run.total_env_steps"] = total
+    if not isinstance(total, int) or total <= meta["env_steps"]:
+        raise HrlkitError(
+            f"{run_dir} is at {meta['env_steps']} env steps already: give --total-env-steps above that to train on "
+            "(nothing was changed)"
+        )
     if args.seed is not None and int(args.seed) != meta["config"]["run"]["seed"]:
         raise HrlkitError(f"{run_dir} was trained with seed {meta['config']['run']['seed']}: a resume keeps its seed")
     it = iter(rest)

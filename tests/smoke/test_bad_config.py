@@ -8,8 +8,10 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from tests.hostile import run_command
+from tests.smoke.helpers import read_progress
 
 SAC = ["train", "sac", "--env", "Pendulum-v1", "--total-env-steps", "10"]
 HIRO = ["train", "hiro", "--env", "hrlkit/PointUMaze-v0", "--total-env-steps", "10"]
@@ -77,3 +79,61 @@ def test_eval_values(tmp_path: Path, flag: str, value: str, message: str) -> Non
     SACModel("Pendulum-v1", run_dir=run, verbose=0, **{**TINY, "eval_freq": 0}).learn(100).close()
     outcome, stderr = run_command(["eval", str(run), flag, value, "--out", str(tmp_path / "out")])
     assert outcome == "error" and message in stderr, stderr
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from hrlkit import SAC as SACModel
+    from tests.smoke.helpers import TINY
+
+    run = tmp_path_factory.mktemp("resume") / "run"
+    SACModel("Pendulum-v1", run_dir=run, verbose=0, **{**TINY, "eval_freq": 0}).learn(200).close()
+    return run
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "is at 200 env steps already"),
+        (["--total-env-steps", "150"], "is at 200 env steps already"),
+        (["--total-env-steps", "inf"], "expects an integer"),
+        (["--preset", "Pendulum-v1"], "--preset does not apply to a resume"),
+        (["--run-dir", "elsewhere"], "--run-dir does not apply to a resume"),
+        (["--overwrite"], "--overwrite does not apply to a resume"),
+    ],
+)
+def test_a_resume_refuses_what_it_would_ignore_and_changes_nothing(
+    finished_run: Path, tmp_path: Path, extra: list[str], message: str
+) -> None:
+    from tests.hostile import snapshot
+
+    before = snapshot(finished_run)
+    outcome, stderr = run_command(["train", "sac", "--resume", str(finished_run), "--no-progress", *extra])
+    assert outcome == "error" and message in stderr, stderr
+    assert snapshot(finished_run) == before
+
+
+def test_init_from_starts_a_new_run_with_the_old_weights(finished_run: Path, tmp_path: Path) -> None:
+    """B starts from A's agent and never updates (learning_starts above its budget): its weights stay A's, its own
+    counters and logs start at zero. Another network size is refused in one line, before B holds anything."""
+    from safetensors.torch import load_file
+
+    from tests.smoke.helpers import tiny_flags
+
+    b = tmp_path / "B"
+    flags = tiny_flags(eval_freq=0, learning_starts=500)
+    args = ["train", "sac", "--env", "Pendulum-v1", "--total-env-steps", "100", "--no-progress", *flags]
+    outcome, stderr = run_command([*args, "--init-from", str(finished_run), "--run-dir", str(b)])
+    assert outcome == "ok", stderr
+    a_weights = load_file(str(finished_run / "checkpoints" / "200" / "agent.safetensors"))
+    b_weights = load_file(str(b / "checkpoints" / "100" / "agent.safetensors"))
+    learner = [k for k in a_weights if k.startswith("learner.")]
+    assert learner and all(torch.equal(a_weights[k], b_weights[k]) for k in learner)
+    assert [r["time/env_steps"] for r in read_progress(b)][0] == "100.0"
+
+    c = tmp_path / "C"
+    outcome, stderr = run_command([*args, "--hidden", "16,16", "--init-from", str(finished_run), "--run-dir", str(c)])
+    assert outcome == "error" and "do not fit this model" in stderr, stderr
+    assert not c.exists() or [p.name for p in c.iterdir()] == [".lock"]
+    outcome, stderr = run_command(["train", "td3", "--env", "Pendulum-v1", "--init-from", str(finished_run)])
+    assert outcome == "error" and "holds a sac agent, not td3" in stderr, stderr
