@@ -437,6 +437,19 @@ def main(argv: list[str] | None = None) -> int:
     except HrlkitError as e:
         print(f"hrlkit: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:
+        import errno
+
+        full = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+        if e.errno not in full | {errno.EROFS, errno.EACCES, errno.EPERM}:
+            raise
+        what = "the disk is full" if e.errno in full else "it is read-only or not writable"
+        print(
+            f"hrlkit: error: cannot write {e.filename or 'a file'}: {e.strerror} ({what}); checkpoints written before "
+            "are intact: free space or fix the permissions, then --resume",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt as e:
         import signal
 

@@ -279,8 +279,15 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 
 # ------------------------------------------------------------------------------------ running a command on one
-def _child(args: list[str], conn) -> None:  # type: ignore[no-untyped-def]
+def _child(args: list[str], conn, file_size_limit: int | None = None) -> None:  # type: ignore[no-untyped-def]
     from hrlkit.cli import main
+
+    if file_size_limit is not None:  # a disk that fills: writes past the limit fail with EFBIG
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (file_size_limit, file_size_limit))
 
     err, out = io.StringIO(), io.StringIO()
     code: int | str
@@ -297,11 +304,11 @@ def _child(args: list[str], conn) -> None:  # type: ignore[no-untyped-def]
     conn.send((code, err.getvalue()))
 
 
-def run_command(args: list[str], timeout: float = 120.0) -> tuple[str, str]:
-    """(outcome, stderr) of `hrlkit ARGS` in a forked child."""
+def run_command(args: list[str], timeout: float = 120.0, file_size_limit: int | None = None) -> tuple[str, str]:
+    """(outcome, stderr) of `hrlkit ARGS` in a forked child; `file_size_limit`: no file may grow past it (bytes)."""
     ctx = mp.get_context("fork")
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(args, child))
+    proc = ctx.Process(target=_child, args=(args, child, file_size_limit))
     proc.start()
     child.close()
     if not parent.poll(timeout):
@@ -314,7 +321,7 @@ def run_command(args: list[str], timeout: float = 120.0) -> tuple[str, str]:
         proc.join()
         return "crash", f"signal {-proc.exitcode if proc.exitcode else '?'}"
     proc.join()
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("hrlkit: warning")]
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(("hrlkit: warning", "warning:"))]
     if code == 0:
         return "ok", err
     if code == 2 and len(lines) == 1 and lines[0].startswith("hrlkit: error:") and "Traceback" not in err:

@@ -76,7 +76,17 @@ def join_tree(tree: Any, tensors: dict[str, torch.Tensor]) -> Any:
 def save_tree(tree: Any, directory: Path, name: str) -> None:
     """Writes `name.safetensors` and `name.json` into `directory`."""
     skeleton, tensors = split_tree(tree)
-    save_file(tensors, str(directory / f"{name}.safetensors"))
+    path = directory / f"{name}.safetensors"
+    try:
+        save_file(tensors, str(path))
+    except SafetensorError as e:  # its I/O errors (a full disk) as the OSError they are
+        import os
+        import re
+
+        code = re.search(r"os error (\d+)", str(e))
+        if code is None:
+            raise
+        raise OSError(int(code.group(1)), os.strerror(int(code.group(1))), str(path)) from None
     (directory / f"{name}.json").write_text(json.dumps(skeleton))
 
 

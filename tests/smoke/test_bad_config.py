@@ -137,3 +137,20 @@ def test_init_from_starts_a_new_run_with_the_old_weights(finished_run: Path, tmp
     assert not c.exists() or [p.name for p in c.iterdir()] == [".lock"]
     outcome, stderr = run_command(["train", "td3", "--env", "Pendulum-v1", "--init-from", str(finished_run)])
     assert outcome == "error" and "holds a sac agent, not td3" in stderr, stderr
+
+
+def test_a_disk_that_fills_gives_one_line_and_keeps_earlier_checkpoints(tmp_path: Path) -> None:
+    """Files may not grow past 30 KB (RLIMIT_FSIZE): the replay of the first checkpoints fits, a later one does not.
+    The run ends in one line naming the file; the checkpoints before it are complete and no partial copy is left."""
+    from tests.smoke.helpers import tiny_flags
+
+    run = tmp_path / "run"
+    args = ["train", "sac", "--env", "Pendulum-v1", "--total-env-steps", "1000", "--no-progress", "--run-dir", str(run)]
+    flags = tiny_flags(eval_freq=0, checkpoint_freq=200, buffer_size=5000, hidden=(16, 16))
+    outcome, stderr = run_command([*args, *flags], file_size_limit=30_000)
+    assert outcome == "error" and "cannot write" in stderr and "the disk is full" in stderr, stderr
+    steps = sorted(int(p.name) for p in (run / "checkpoints").iterdir() if p.name.isdecimal())
+    assert steps and steps[-1] < 1000
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".tmp")]
+    outcome, stderr = run_command(["train", "sac", "--resume", str(run), "--no-progress"])
+    assert outcome == "ok", stderr  # the newest complete checkpoint resumes
