@@ -193,31 +193,43 @@ def checkpoint_tensors(run_dir: Path, step: int) -> dict[str, torch.Tensor]:
 
 def test_cli_resume(tmp_path: Path) -> None:
     """`hrlkit train sac --resume DIR --total-env-steps 600` continues a 300-step run into what a 600-step run logs;
-    and a run stopped with Ctrl-C (exit 130, one line on stderr) or SIGTERM (exit 143) resumes the same way."""
+    and a run stopped with Ctrl-C (exit 130, one line on stderr), SIGTERM (exit 143) or SIGKILL (while it writes a
+    checkpoint, when the poll catches one) resumes the same way, leaving no partial checkpoint behind."""
     flags = ["--env", "Pendulum-v1", "--seed", "3", *tiny_flags(), "--no-progress", "--verbose", "0"]
     a = cli_popen(["train", "sac", "--run-dir", "A", "--total-env-steps", str(TOTAL), *flags], tmp_path)
     b = cli_popen(["train", "sac", "--run-dir", "B", "--total-env-steps", "300", *flags], tmp_path)
     c = cli_popen(["train", "sac", "--run-dir", "C", "--total-env-steps", "100000", *flags], tmp_path)
     d = cli_popen(["train", "sac", "--run-dir", "D", "--total-env-steps", "100000", *flags], tmp_path)
+    e = cli_popen(["train", "sac", "--run-dir", "E", "--total-env-steps", "100000", *flags], tmp_path)
     deadline = time.monotonic() + 120
-    for run, proc, signum in (("C", c, signal.SIGINT), ("D", d, signal.SIGTERM)):
+    for run, proc, signum in (("C", c, signal.SIGINT), ("D", d, signal.SIGTERM), ("E", e, signal.SIGKILL)):
         while not (tmp_path / run / "checkpoints" / "200" / "meta.json").exists() and proc.poll() is None:
             assert time.monotonic() < deadline, f"run {run} made no checkpoint at 200 env steps in 120 s"
             time.sleep(0.02)
+        if signum == signal.SIGKILL:  # E dies while it writes a checkpoint, if the poll catches one in flight
+            while proc.poll() is None and time.monotonic() < deadline:
+                if any(p.name.startswith(".tmp-") for p in (tmp_path / run / "checkpoints").iterdir()):
+                    break
+                if (tmp_path / run / "checkpoints" / "400").exists():
+                    break
+                time.sleep(0.001)
         proc.send_signal(signum)
-    (_, a_err), (_, b_err), (c_out, c_err), (d_out, d_err) = (p.communicate(timeout=120) for p in (a, b, c, d))
+    (_, a_err), (_, b_err), (c_out, c_err), (d_out, d_err), _ = (p.communicate(timeout=120) for p in (a, b, c, d, e))
+    assert e.returncode == -signal.SIGKILL
     assert a.returncode == 0, a_err
     assert b.returncode == 0, b_err
     assert c.returncode == 130, c_out + c_err
     assert c_err.splitlines() == ["hrlkit: interrupted"]
     assert d.returncode == 143, d_out + d_err
     assert d_err.splitlines() == ["hrlkit: terminated (SIGTERM)"]
-    stopped = {run: list_checkpoints(tmp_path / run / "checkpoints")[-1] for run in "CD"}
+    stopped = {run: list_checkpoints(tmp_path / run / "checkpoints")[-1] for run in "CDE"}
     assert f"interrupted at {stopped['C']} env steps" in c_out and f"interrupted at {stopped['D']} env steps" in d_out
     if max(stopped.values()) >= TOTAL:
         pytest.skip(f"runs were only stopped at {stopped} env steps (a very busy machine): cannot compare with A")
 
-    resume = {run: ["train", "sac", "--resume", run, "--total-env-steps", str(TOTAL), "--no-progress"] for run in "BCD"}
+    resume = {
+        run: ["train", "sac", "--resume", run, "--total-env-steps", str(TOTAL), "--no-progress"] for run in "BCDE"
+    }
     for run, result in run_cli_many(resume, tmp_path).items():
         assert result.returncode == 0, result.describe()
         assert f"resuming {run} at {300 if run == 'B' else stopped[run]} env steps" in result.stdout
@@ -225,6 +237,7 @@ def test_cli_resume(tmp_path: Path) -> None:
         assert (tmp_path / "A" / "config.yaml").read_text() == (tmp_path / run / "config.yaml").read_text()
         a_final, b_final = checkpoint_tensors(tmp_path / "A", TOTAL), checkpoint_tensors(tmp_path / run, TOTAL)
         assert_same_state(a_final, b_final)
+        assert not [p for p in (tmp_path / run / "checkpoints").iterdir() if p.name.startswith(".tmp-")]
 
 
 def test_resume_from_a_checkpoint_inside_a_log_period(uninterrupted, tmp_path: Path) -> None:
