@@ -244,6 +244,8 @@ def cmd_eval(argv: list[str]) -> int:
         "--out", default=None, help="directory for the results (default: RUN_DIR/eval); e.g. a read-only run"
     )
     args = p.parse_args(argv)
+    if args.gif and not args.video:
+        raise HrlkitError("--gif chooses the format of --video: add --video (or drop --gif)")
     if args.episodes < 1:
         raise HrlkitError(f"--episodes = {args.episodes}: it must be >= 1")
     if args.seed is not None and not 0 <= args.seed < 2**32:
@@ -252,10 +254,11 @@ def cmd_eval(argv: list[str]) -> int:
         args.run_dir, args.episodes, args.checkpoint, args.seed, args.stochastic, args.video, args.gif, args.env,
         args.out,
     )  # fmt: skip
-    print(f"trajectories: {trajectories}")
-    print(json.dumps(result))  # scripts read the results from the last line, or the one before `video:`
+    print(f"trajectories: {trajectories}", file=sys.stderr)
     if video is not None:
-        print(f"video: {video}")
+        print(f"video: {video}", file=sys.stderr)
+    # stdout holds one JSON object and nothing else: `hrlkit eval RUN | jq .mean_return`
+    print(json.dumps({**result, "trajectories": str(trajectories), "video": None if video is None else str(video)}))
     return 0
 
 
@@ -319,7 +322,11 @@ def _evaluate_run(
     )  # fmt: skip
     env.close()
     result.update(checkpoint_env_steps=step, episodes=episodes)
-    (out_dir / f"results_{step}.json").write_text(json.dumps(result, indent=2))
+    results = out_dir / f"results_{step}.json"
+    n = 1
+    while results.exists():  # an earlier evaluation of this checkpoint (other seeds, episodes) is kept
+        results, n = out_dir / f"results_{step}_{n}.json", n + 1
+    results.write_text(json.dumps(result, indent=2))
     traj_path = save_trajectories(
         out_dir / f"trajectories_{step}.npz", trajectories, env=meta["env"], env_kwargs=env_kwargs,
         algo=meta["algo"], checkpoint_env_steps=step, seed=seed,
@@ -413,6 +420,19 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except BrokenPipeError:  # `hrlkit train sac --help | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _main(argv: list[str] | None = None) -> int:
+    if argv is None and "" not in sys.path and os.getcwd() not in sys.path:
+        # A user env module in the working directory is found by `--env my_envs:Maze-v0` (and, from a checkpoint,
+        # only when named again). Last on the path, so a file there never shadows a library hrlkit imports.
+        sys.path.append(os.getcwd())
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)

@@ -11,12 +11,14 @@ import json
 import math
 import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.nan_env import NAN_AFTER
-from tests.smoke.helpers import CliResult, run_cli, run_cli_many, tiny_flags
+from tests.smoke.helpers import CliResult, cli_env, run_cli, run_cli_many, tiny_flags
 
 HAS_PYGAME = importlib.util.find_spec("pygame") is not None
 FLAGS = tiny_flags(eval_freq=100)
@@ -56,14 +58,20 @@ BAD_INPUTS: dict[str, tuple[list[str], list[str]]] = {
     "eval_no_such_step": (["eval", "RUN", "--checkpoint", "12345"], ["no checkpoint at step 12345", "[100, 200, 300]"]),
     "eval_corrupt": (["eval", "CORRUPT"], ["corrupt", "agent"]),
     "eval_pickle": (["eval", "PICKLE"], ["refusing to load", "pickle"]),
-    "resume_corrupt": (["train", "sac", "--resume", "CORRUPT"], ["corrupt", "agent"]),
+    "resume_corrupt": (["train", "sac", "--resume", "CORRUPT", "--total-env-steps", "600"], ["corrupt", "agent"]),
     "resume_other_algo": (["train", "td3", "--resume", "RUN"], ["is a sac run, not td3", "hrlkit train sac --resume"]),
     "resume_other_env": (
         ["train", "sac", "--resume", "RUN", "--env", "MountainCarContinuous-v0"],
         ["trained on Pendulum-v1, not MountainCarContinuous-v0"],
     ),
-    "resume_other_seed": (["train", "sac", "--resume", "RUN", "--seed", "7"], ["seed 0", "keeps its seed"]),
-    "resume_unknown_key": (["train", "sac", "--resume", "RUN", "--actor-l", "1"], ["unknown config key --actor-l"]),
+    "resume_other_seed": (
+        ["train", "sac", "--resume", "RUN", "--seed", "7", "--total-env-steps", "600"],
+        ["seed 0", "keeps its seed"],
+    ),
+    "resume_unknown_key": (
+        ["train", "sac", "--resume", "RUN", "--actor-l", "1", "--total-env-steps", "600"],
+        ["unknown config key --actor-l"],
+    ),
     "preset_for_another_algo": (
         ["train", "sac", "--preset", "PPO_ONLY", "--run-dir", "never"],
         ["has no section for sac", "sections: ppo"],
@@ -192,7 +200,8 @@ def test_eval_gif(tmp_path: Path) -> None:
     result = run_cli(["eval", "model", "--episodes", "1", "--video", "--gif", *env], tmp_path)
     assert result.returncode == 0, result.describe()
     gif = tmp_path / "model" / "eval" / "0.gif"
-    assert f"video: {gif.relative_to(tmp_path)}" in result.stdout
+    assert f"video: {gif.relative_to(tmp_path)}" in result.stderr
+    assert json.loads(result.stdout)["video"] == str(gif.relative_to(tmp_path))  # stdout: the JSON alone
     with Image.open(gif) as image:
         assert image.format == "GIF" and image.size == (32, 32) and image.n_frames == 50  # one 50-step episode
 
@@ -265,3 +274,31 @@ def test_eval_of_a_read_only_run_writes_to_out(work: Path, sac_run: tuple[Path, 
         assert not (ro / "eval").exists()
     finally:
         ro.chmod(stat.S_IRWXU)
+
+
+def test_a_user_env_in_the_working_directory_trains_evaluates_and_plots(tmp_path: Path) -> None:
+    """The recipe of docs/guide.md: a module in the working directory registers the env; `--env module:EnvId` finds it
+    with no PYTHONPATH, for train, eval (naming the env again) and plot."""
+    (tmp_path / "my_envs.py").write_text(
+        "import gymnasium as gym\n"
+        "from gymnasium.envs.classic_control.pendulum import PendulumEnv\n"
+        "gym.register('MyPendulum-v0', entry_point=PendulumEnv, max_episode_steps=50)\n"
+    )
+    env = dict(cli_env())
+    env.pop("PYTHONPATH", None)  # the working directory alone must do
+    script = Path(sys.executable).parent / "hrlkit"  # the console script: its sys.path lacks the working directory
+    if not script.exists():
+        pytest.skip("the hrlkit console script is not installed beside this Python")
+    hrlkit = [str(script)]
+    flags = ["--total-env-steps", "100", "--learning-starts", "50", "--no-progress", "--run-dir", "run"]
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*hrlkit, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+
+    trained = run("train", "sac", "--env", "my_envs:MyPendulum-v0", *flags)
+    assert trained.returncode == 0, trained.stderr
+    evaluated = run("eval", "run", "--episodes", "1", "--env", "my_envs:MyPendulum-v0")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["mean_length"] == 50
+    plotted = run("plot", "run", "--out", "curve.png", "--metric", "rollout/ep_rew_mean")
+    assert plotted.returncode == 0, plotted.stderr
