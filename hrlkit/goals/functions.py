@@ -17,10 +17,14 @@ shape: (G,), (B, G), (B, K, T, G).
 
 from __future__ import annotations
 
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Union
 
-Array = np.ndarray | torch.Tensor
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+Array = Union[np.ndarray, "torch.Tensor"]  # noqa: UP007 - torch is imported only when a tensor arrives (fast start)
 
 
 def goal_transition(achieved: Array, goals: Array, next_achieved: Array) -> Array:
@@ -39,7 +43,9 @@ def intrinsic_reward(achieved: Array, goals: Array, next_achieved: Array) -> Arr
         achieved, goals, next_achieved: (..., G) -> (...)
     """
     diff = achieved + goals - next_achieved
-    if isinstance(diff, torch.Tensor):
+    if not isinstance(diff, np.ndarray | np.generic | float | int):  # a torch tensor
+        import torch
+
         return -torch.linalg.vector_norm(diff, dim=-1)
     return -np.linalg.norm(diff, axis=-1)
 
@@ -52,6 +58,8 @@ def neg_distance_reward(achieved: Array, desired: Array) -> Array:
         achieved, desired: (..., G) -> (...)
     """
     diff = achieved - desired
-    if isinstance(diff, torch.Tensor):
+    if not isinstance(diff, np.ndarray | np.generic | float | int):  # a torch tensor
+        import torch
+
         return -torch.linalg.vector_norm(diff, dim=-1)
     return -np.linalg.norm(np.asarray(diff, np.float64), axis=-1).astype(np.float32)

@@ -42,3 +42,18 @@ def test_every_train_command_names_what_exists() -> None:
         tc = default_config(args.algo)
         if rest and rest != ["--help"]:
             parse_overrides(tc, rest)  # an unknown flag or a bad value raises
+
+
+def test_import_hrlkit_is_light_and_registers_the_bundled_envs() -> None:
+    """`import hrlkit` registers the bundled envs without importing torch (the algorithms load on first use), so
+    `hrlkit --help` and usage errors start fast; `from hrlkit import SAC` still works."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hrlkit, gymnasium as gym; gym.make('hrlkit/FourRooms-v0'); "
+        "assert 'torch' not in sys.modules, 'torch imported'; from hrlkit import SAC, evaluate; "
+        "assert 'torch' in sys.modules and SAC.name == 'sac' and callable(evaluate)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
