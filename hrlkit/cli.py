@@ -344,7 +344,11 @@ def cmd_plot(argv: list[str]) -> int:
     p = argparse.ArgumentParser(prog="hrlkit plot", allow_abbrev=False)
     p.add_argument("run_dirs", nargs="+")
     p.add_argument("--out", default=None, help="PNG path (default: learning_curves.png or trajectories.png here)")
-    p.add_argument("--metric", default=None, help="progress.csv column (default: eval/mean_return)")
+    p.add_argument(
+        "--metric",
+        default=None,
+        help="progress.csv column (default: eval/success_rate, else eval/mean_return, else rollout/ep_rew_mean: the first every run has)",
+    )
     p.add_argument(
         "--trajectories", action="store_true",
         help="a maze map of each run's latest evaluation episodes and subgoals (runs `hrlkit eval` first if needed)",
@@ -374,6 +378,17 @@ def _plot_trajectories(run_dirs: list[Path], out: str | Path, episodes: int, env
 
     if Path(out).suffix.lower() != ".png":  # checked before any evaluation runs
         raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {Path(out).with_suffix('.png')}")
+    for run_dir in run_dirs:  # every run a maze, checked before anything is evaluated or drawn
+        meta = read_meta(find_checkpoint(run_dir))
+        guard_checkpoint_env(str(meta["env"]), env_id, Path(run_dir))
+        env = make_env(meta["env"], env_kwargs=meta["config"]["run"].get("env_kwargs") or {})
+        is_maze = bool(maze_walls(env))
+        env.close()
+        if not is_maze:
+            raise HrlkitError(
+                f"{run_dir} was trained on {meta['env']}, which is no maze: --trajectories draws a maze's walls with "
+                "the x-y paths; plot its learning curve without --trajectories"
+            )
     panels = []
     for run_dir in run_dirs:
         ckpt = find_checkpoint(run_dir)

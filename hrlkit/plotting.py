@@ -37,7 +37,7 @@ matplotlib.use("Agg")  # headless: never needs a display; must come before the p
 import matplotlib.pyplot as plt  # noqa: E402
 
 STEP_KEY = "time/env_steps"
-DEFAULT_METRICS = ("eval/mean_return", "rollout/ep_rew_mean")
+DEFAULT_METRICS = ("eval/success_rate", "eval/mean_return", "rollout/ep_rew_mean")
 
 # Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (index df - 1); 1.96 (normal) beyond.
 T_975 = (
@@ -197,6 +197,16 @@ def aggregate(curves: Sequence[Curve], grid: np.ndarray) -> tuple[np.ndarray, np
     return mean, mean - half_width, mean + half_width
 
 
+def run_seed(run_dir: Path) -> str:
+    """The seed a run was trained with (from config.yaml), or its directory when it has none: two runs of one seed
+    count once in a legend's "N seeds"."""
+    try:
+        config = yaml.safe_load((Path(run_dir) / "config.yaml").read_text()) or {}
+        return str(config["run"]["seed"])
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return str(Path(run_dir).resolve())
+
+
 def seed_curve(progress: dict[str, np.ndarray], metric: str, run_dir: Path) -> Curve:
     """The (env_steps, values) points of `metric` where both are recorded, sorted by env step."""
     if STEP_KEY not in progress:
@@ -213,10 +223,24 @@ def seed_curve(progress: dict[str, np.ndarray], metric: str, run_dir: Path) -> C
     return x[keep][order], y[keep][order]
 
 
-def default_metric(progresses: Sequence[dict[str, np.ndarray]]) -> str:
-    """`eval/mean_return` when every run recorded it at least once, else `rollout/ep_rew_mean`."""
-    evaluated = all(DEFAULT_METRICS[0] in p and bool((~np.isnan(p[DEFAULT_METRICS[0]])).any()) for p in progresses)
-    return DEFAULT_METRICS[0] if evaluated else DEFAULT_METRICS[1]
+def default_metric(progresses: Sequence[dict[str, np.ndarray]], runs: Sequence[Path] = ()) -> str:
+    """The first of `DEFAULT_METRICS` that every run recorded at least once: `eval/success_rate` (a task measured by
+    success, like the mazes), `eval/mean_return`, then `rollout/ep_rew_mean`. Passing over a metric that only some
+    runs have is said on stderr, naming a run without it."""
+    import sys
+
+    def has(p: dict[str, np.ndarray], metric: str) -> bool:
+        return metric in p and bool((~np.isnan(p[metric])).any())
+
+    for metric in DEFAULT_METRICS[:-1]:
+        missing = [i for i, p in enumerate(progresses) if not has(p, metric)]
+        if not missing:
+            return metric
+        if len(missing) < len(progresses):
+            name = runs[missing[0]] if runs else f"run {missing[0]}"
+            print(f"plot: {metric} is missing from {name} ({len(missing)} of {len(progresses)} runs): not plotted; "
+                  "give --metric to choose", file=sys.stderr)  # fmt: skip
+    return DEFAULT_METRICS[-1]
 
 
 # ----------------------------------------------------------------------------------------------------- plotting
@@ -228,8 +252,8 @@ def plot_learning_curves(
     Args:
         run_dirs: run directories (each with `progress.csv` and, ideally, `config.yaml`).
         out: PNG path to write; parent directories are created.
-        metric: progress.csv column for the y axis; default `eval/mean_return` if every run recorded it,
-            else `rollout/ep_rew_mean`.
+        metric: progress.csv column for the y axis; default: the first of `eval/success_rate`, `eval/mean_return`,
+            `rollout/ep_rew_mean` that every run recorded (`default_metric`).
         labels: a legend label per run directory in place of its algo (runs sharing a label and env form one curve).
 
     Returns:
@@ -245,11 +269,12 @@ def plot_learning_curves(
     if not groups:
         raise HrlkitError("no run directories given: pass at least one run directory written by `hrlkit train`")
     progress = {run: load_progress(run) for runs in groups.values() for run in runs}
-    metric = metric or default_metric(list(progress.values()))
+    metric = metric or default_metric(list(progress.values()), list(progress))
 
     envs = list(dict.fromkeys(env for _, env in groups))
     fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4.5), squeeze=False)
     for ax, env in zip(axes[0], envs, strict=True):
+        any_band = False
         for (algo, group_env), runs in groups.items():
             if group_env != env:
                 continue
@@ -258,10 +283,16 @@ def plot_learning_curves(
             mean, low, high = aggregate(curves, grid)
             if metric.endswith("rate"):  # success rates live in [0, 1]; a t interval of 2-3 seeds reaches far past
                 low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
-            n = len(curves)
-            (line,) = ax.plot(grid, mean, label=f"{algo} ({n} seed{'s' if n != 1 else ''})")
+            n, seeds = len(curves), len({run_seed(run) for run in runs})
+            count = f"{seeds} seed{'s' if seeds != 1 else ''}" + (f", {n} runs" if n != seeds else "")
+            end = max(float(x[-1]) for x, _ in curves)
+            cut = f", cut at {grid[-1]:g} of {end:g} steps" if end > grid[-1] else ""
+            few = len(grid) == 1 or min(len(x) for x, _ in curves) < 3  # a curve of 1-2 points: show the points
+            (line,) = ax.plot(grid, mean, marker="o" if few else None, label=f"{algo} ({count}{cut})")
             if n > 1:
-                ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.25, linewidth=0)
+                band = "95% CI of the mean" if not any_band else None
+                ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.25, linewidth=0, label=band)
+                any_band = True
         ax.set_title(env)
         ax.set_xlabel("env steps")
         ax.set_ylabel(metric)

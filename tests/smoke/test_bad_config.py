@@ -154,3 +154,9 @@ def test_a_disk_that_fills_gives_one_line_and_keeps_earlier_checkpoints(tmp_path
     assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".tmp")]
     outcome, stderr = run_command(["train", "sac", "--resume", str(run), "--no-progress"])
     assert outcome == "ok", stderr  # the newest complete checkpoint resumes
+
+
+def test_plot_trajectories_of_a_run_that_is_no_maze_is_refused(finished_run: Path, tmp_path: Path) -> None:
+    outcome, stderr = run_command(["plot", str(finished_run), "--trajectories", "--out", str(tmp_path / "t.png")])
+    assert outcome == "error" and "Pendulum-v1, which is no maze" in stderr, stderr
+    assert not (tmp_path / "t.png").exists()

@@ -204,7 +204,9 @@ def test_plot_learning_curves_writes_png_with_mean_line(
     assert ax.get_title() == "Pendulum-v1"
     assert ax.get_xlabel() == "env steps"
     assert ax.get_ylabel() == "eval/mean_return"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["td3 (3 seeds)", "sac (1 seed)"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "td3 (3 seeds, cut at 900 of 1150 steps)", "95% CI of the mean", "sac (1 seed)"
+    ]  # fmt: skip
     td3_line, sac_line = ax.get_lines()
     x, y = td3_line.get_data()
     np.testing.assert_allclose(y, np.asarray(x) / 100 + 1)
@@ -220,3 +222,23 @@ def test_plot_learning_curves_explicit_metric_and_errors(tmp_path: Path, three_s
         plot_learning_curves(three_seeds, tmp_path / "x.pdf")
     with pytest.raises(HrlkitError, match="does not exist"):
         plot_learning_curves([tmp_path / "missing_run"], tmp_path / "x.png")
+
+
+def test_default_metric_is_the_success_rate_where_every_run_has_one(three_seeds: list[Path], capsys) -> None:
+    progresses = [load_progress(run) for run in three_seeds]
+    for p in progresses:
+        p["eval/success_rate"] = np.where(np.isnan(p["eval/mean_return"]), np.nan, 0.5)
+    assert plotting.default_metric(progresses, three_seeds) == "eval/success_rate"
+    del progresses[2]["eval/success_rate"]
+    assert plotting.default_metric(progresses, three_seeds) == "eval/mean_return"
+    assert f"eval/success_rate is missing from {three_seeds[2]} (1 of 3 runs)" in capsys.readouterr().err
+
+
+def test_legend_counts_seeds_not_runs_and_marks_short_curves(tmp_path: Path, monkeypatch) -> None:
+    figures = []
+    monkeypatch.setattr(plotting.plt, "close", figures.append)
+    runs = [write_run(tmp_path / f"r{k}", np.array([0.0, 100.0]), k, seed=0) for k in range(2)]  # one seed twice
+    plot_learning_curves(runs, tmp_path / "c.png", metric="rollout/ep_rew_mean")
+    (ax,) = figures[0].axes
+    assert ax.get_legend().get_texts()[0].get_text() == "td3 (1 seed, 2 runs)"
+    assert ax.get_lines()[0].get_marker() == "o"  # a curve of one or two points is drawn as points
