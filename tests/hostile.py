@@ -117,11 +117,18 @@ def _edit_replay(edit: Callable[[dict[str, np.ndarray]], None]) -> Case:
 
 
 def _replay_set(key: str, value: Any) -> Callable[[dict[str, np.ndarray]], None]:
+    """Sets (or deletes) array `key` of the replay, or of each of its buffers (`low.key`, `high.key`); `value` may be
+    a function of the array it replaces."""
+
     def edit(arrays: dict[str, np.ndarray]) -> None:
-        if value is DELETE:
-            del arrays[key]
-        else:
-            arrays[key] = np.asarray(value)
+        targets = [k for k in arrays if k == key or k.endswith("." + key)]
+        if not targets:
+            raise NotApplicable(f"the replay has no array {key!r}")
+        for k in targets:
+            if value is DELETE:
+                del arrays[k]
+            else:
+                arrays[k] = np.asarray(value(arrays[k]) if callable(value) else value)
 
     return edit
 
@@ -234,9 +241,7 @@ CASES: dict[str, Case] = {
     "replay no rewards": _edit_replay(_replay_set("rewards", DELETE)),
     "replay rewards wrong shape": _edit_replay(_replay_set("rewards", np.zeros((3, 7), np.float32))),
     "replay rewards text": _edit_replay(_replay_set("rewards", np.array(["a", "b"]))),
-    "replay ep_start out of range": _edit_replay(
-        lambda a: a.__setitem__("ep_start", np.full_like(a["ep_start"], 10**12))
-    ),
+    "replay ep_start out of range": _edit_replay(_replay_set("ep_start", lambda a: np.full_like(a, 10**12))),
     "replay member huge": _huge_npz_member,
     "replay garbage": _write("replay.npz", b"PK\x03\x04garbage"),
     # the checkpoint directory and the run dir
