@@ -132,9 +132,9 @@ def load_tree(directory: Path, name: str) -> Any:
 
 
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: Any) -> None:
-    """`optimizer.load_state_dict(state)` after checking that the saved state fits the optimizer's parameters: the
-    same groups and parameter counts, and every per-parameter tensor (Adam's moments) of its parameter's shape and
-    dtype, each `step` a one-element float tensor. torch checks none of this, and its fused and foreach kernels write
+    """`optimizer.load_state_dict(state)`, keeping the optimizer's own hyperparameters, after checking that the saved
+    state fits the optimizer's parameters: the same groups and parameter counts, and every per-parameter tensor
+    (Adam's moments) of its parameter's shape and dtype, each `step` a one-element float tensor. torch checks none of this, and its fused and foreach kernels write
     out of bounds for a moment of the wrong shape (a segfault, not an error)."""
     if not isinstance(state, dict) or not isinstance(state.get("param_groups"), list):
         raise ValueError("optimizer state is not a dict with param_groups")
@@ -167,7 +167,13 @@ def load_optimizer_state(optimizer: torch.optim.Optimizer, state: Any) -> None:
                     f"optimizer {key} of parameter {pid} has shape {tuple(v.shape)} and dtype {v.dtype}, the "
                     f"parameter {tuple(p.shape)} and {p.dtype}"
                 )
+    # The moments come from the checkpoint, the hyperparameters (learning rate, betas, eps) from the config the
+    # optimizer was built with: a resume with `--actor-lr 5e-4` trains at 5e-4, as its config.yaml says. (Schedules
+    # such as PPO's annealing set the rate again before each update.)
+    configured = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
     optimizer.load_state_dict(state)
+    for group, hyper in zip(optimizer.param_groups, configured, strict=True):
+        group.update(hyper)
 
 
 def check_tensors_fit(saved: Any, expected: dict[str, torch.Tensor], what: str) -> None:

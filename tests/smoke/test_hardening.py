@@ -55,7 +55,7 @@ def test_loading_never_imports_a_module_the_checkpoint_names(saved: Path, monkey
 
 def test_cli_eval_and_resume_refuse_a_module_env_without_import(saved: Path) -> None:
     run = plant_module_env(saved, "evil_cli", "evil_mod_cli")
-    for args in (["eval", str(run)], ["train", "sac", "--resume", str(run)], ["plot", str(run), "--trajectories"]):
+    for args in (["eval", str(run)], ["train", "sac", "--resume", str(run), "--total-env-steps", "600"], ["plot", str(run), "--trajectories"]):
         result = run_cli(args, saved)  # cwd = saved: evil_mod_cli.py is importable from there
         assert result.returncode == 2, result.describe()
         lines = result.stderr.strip().splitlines()
@@ -321,3 +321,19 @@ def test_config_values_out_of_range_are_one_line(tmp_path: Path, algo: str, flag
     with pytest.raises(HrlkitError, match=message):
         cls(env, run_dir=tmp_path / "run", verbose=0, **{flag: value})
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resume_trains_at_the_learning_rate_it_records(saved: Path, tmp_path: Path) -> None:
+    """`--resume RUN --actor-lr 5e-4` wrote 5e-4 into config.yaml while the optimizer kept the checkpoint's rate."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(saved / "run", run)
+    model = Algorithm.resume(run, {"algo.actor_lr": 5e-4, "run.total_env_steps": 400}, verbose=0)
+    try:
+        assert model.config.algo_config.actor_lr == 5e-4
+        assert [g["lr"] for g in model.agent.learner.optimizers["actor"].param_groups] == [5e-4]
+        critic_lr = model.config.algo_config.critic_lr
+        assert [g["lr"] for g in model.agent.learner.optimizers["critic"].param_groups] == [critic_lr]
+    finally:
+        model.close()
