@@ -219,7 +219,9 @@ class Algorithm:
 
     @property
     def env_steps(self) -> int:
-        return 0 if self.state is None else self.state.env_steps
+        """Env steps trained: the loop's count, or, for a model from `load` that has not trained since, its
+        checkpoint's."""
+        return getattr(self, "_loaded_env_steps", 0) if self.state is None else self.state.env_steps
 
     # ------------------------------------------------------------------------------------------------------- train
     def learn(
@@ -227,9 +229,16 @@ class Algorithm:
         total_env_steps: int | None = None,
         progress_bar: bool = False,
         callback: Callback | list[Callback] | None = None,
+        *,
+        total_timesteps: int | None = None,
     ) -> Algorithm:
         """Train until the run has taken `total_env_steps` env steps in all (default: the config's), or until a
-        callback returns False (`hrlkit.training.callbacks`)."""
+        callback returns False (`hrlkit.training.callbacks`). `total_timesteps` is Stable-Baselines3's name for the
+        same budget."""
+        if total_timesteps is not None:
+            if total_env_steps is not None and int(total_env_steps) != int(total_timesteps):
+                raise HrlkitError("give total_env_steps or total_timesteps (its Stable-Baselines3 name), not both")
+            total_env_steps = total_timesteps
         run = self.config.run
         if total_env_steps is not None and int(total_env_steps) != run.total_env_steps:
             run.total_env_steps = int(total_env_steps)
@@ -353,6 +362,7 @@ class Algorithm:
         _, agent_state, _, _ = load_checkpoint(ckpt, with_replay=False)
         with restoring(ckpt, "agent"):
             model.agent.load_state_tree(agent_state)
+        model._loaded_env_steps = int(meta["env_steps"])
         return model
 
     @classmethod

@@ -79,7 +79,7 @@ def env_goal(env: gym.Env, obs: Any) -> np.ndarray | None:
 
 def evaluate(
     agent: Predictor,
-    env: gym.Env,
+    env: gym.Env | str,
     episodes: int = 10,
     seed: int = 0,
     deterministic: bool = True,
@@ -94,7 +94,8 @@ def evaluate(
 
     Args:
         agent: anything with Stable-Baselines3's `predict(obs, state, episode_start, deterministic)`.
-        env: a single (not vector) env; with `video_path` it must have render_mode="rgb_array".
+        env: a single (not vector) env, or an env id (made here, with the finite-value and contract checks); with
+            `video_path` an env object must have render_mode="rgb_array".
         frame_hook: optional `f(frame, agent_state) -> frame` to draw on frames after rendering.
         trajectories: a list to append one `Trajectory` per episode to; None records nothing.
         draw_subgoals: with `video_path`, mark the agent's current subgoal target in every frame (agents with
@@ -111,6 +112,19 @@ def evaluate(
     """
     if max_episode_steps is not None and max_episode_steps < 1:
         raise HrlkitError(f"max_episode_steps = {max_episode_steps}: it must be >= 1 (or None: the env's limit)")
+    if isinstance(env, str):  # an env id, made (and closed) here as the CLI makes it
+        from hrlkit.envs.make import make_env
+
+        made = make_env(env, render_mode="rgb_array" if video_path is not None else None)
+        try:
+            return evaluate(
+                agent, made, episodes, seed, deterministic, video_path, frame_hook, trajectories, draw_subgoals,
+                success_distances, max_episode_steps,
+            )  # fmt: skip
+        finally:
+            made.close()
+    if episodes < 1:
+        raise HrlkitError(f"episodes = {episodes}: it must be >= 1")
     limit = max_episode_steps or time_limit(env)
     if not limit:
         limit = EVAL_STEP_CAP

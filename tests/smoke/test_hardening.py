@@ -55,7 +55,11 @@ def test_loading_never_imports_a_module_the_checkpoint_names(saved: Path, monkey
 
 def test_cli_eval_and_resume_refuse_a_module_env_without_import(saved: Path) -> None:
     run = plant_module_env(saved, "evil_cli", "evil_mod_cli")
-    for args in (["eval", str(run)], ["train", "sac", "--resume", str(run), "--total-env-steps", "600"], ["plot", str(run), "--trajectories"]):
+    for args in (
+        ["eval", str(run)],
+        ["train", "sac", "--resume", str(run), "--total-env-steps", "600"],
+        ["plot", str(run), "--trajectories"],
+    ):
         result = run_cli(args, saved)  # cwd = saved: evil_mod_cli.py is importable from there
         assert result.returncode == 2, result.describe()
         lines = result.stderr.strip().splitlines()
