@@ -102,6 +102,7 @@ class Algorithm:
         verbose: int = 1,
         tensorboard: bool = True,
         replay: ReplayConfig | None = None,
+        eval_env: gym.Env | None = None,
         **overrides: Any,
     ) -> None:
         if replay is not None and not self.uses_replay:
@@ -119,6 +120,9 @@ class Algorithm:
                 config_.run.env = env.spec.id
         for k, v in overrides.items():
             set_value(config_, k, v)
+        if eval_env is not None and not isinstance(eval_env, gym.Env):
+            raise HrlkitError(f"eval_env must be a gymnasium.Env object, got {type(eval_env).__name__}")
+        self._eval_env_given = eval_env
         self._setup(config_, run_dir, verbose, tensorboard, env_instance)
 
     @classmethod
@@ -186,16 +190,36 @@ class Algorithm:
                 )
             wrapped = FiniteCheck(env_instance)
             self.envs = gym.vector.SyncVectorEnv([lambda: wrapped], autoreset_mode=gym.vector.AutoresetMode.DISABLED)
-            self.eval_env = make_eval_env(run) if env_instance.spec and run.eval_freq > 0 else None
         else:
             self.envs = make_vec_env(run.env, run.n_envs, run.env_kwargs, wrappers=run.wrappers)
-            self.eval_env = make_eval_env(run) if run.eval_freq > 0 else None
+        self.eval_env = self._evaluation_env(env_instance) if run.eval_freq > 0 else None
         self.agent: Any = self._make_agent()
         self.state: LoopState | None = None
         if defer_run_dir:
             self.logger = Logger(None, tensorboard=False, verbose=self.verbose)
         else:
             self._open_run_dir(resume_step)
+
+    def _evaluation_env(self, env_instance: gym.Env | None) -> gym.Env | None:
+        """The env of in-training evaluations: `eval_env=` when given; for a model trained on an env object, a copy of
+        that object (so the user's wrappers stay: an env rebuilt from its id would drop them); else one made from the
+        config like the training envs."""
+        given = getattr(self, "_eval_env_given", None)
+        if given is not None:
+            return FiniteCheck(given)
+        if env_instance is None:
+            return make_eval_env(self.config.run)
+        import copy
+
+        try:
+            return FiniteCheck(copy.deepcopy(env_instance))
+        except Exception as e:  # noqa: BLE001 - an env that cannot be copied (an open simulator, a socket)
+            print(
+                f"warning: the env object cannot be copied for evaluation ({type(e).__name__}): no evaluation during "
+                "training; pass eval_env= (an env like the training one, with the same wrappers)",
+                file=sys.stderr,
+            )
+            return None
 
     def _open_run_dir(self, resume_step: int | None) -> None:
         """The logs (progress.csv cut back to `resume_step`, TensorBoard) and config.yaml of the run dir."""

@@ -26,3 +26,27 @@ def test_load_keeps_the_step_count_and_evaluate_takes_an_env_id(tmp_path: Path) 
         evaluate(loaded, "Pendulum-v1", episodes=0)
     with pytest.raises(HrlkitError, match="not both"):
         loaded.learn(100, total_timesteps=200)
+
+
+def test_an_env_object_is_evaluated_with_its_wrappers() -> None:
+    """Evaluation used to rebuild the env from its id, dropping the user's wrappers (a scaled observation then gave
+    wrong evaluations). Now: a copy of the object, or `eval_env=` when given."""
+    import gymnasium as gym
+    import numpy as np
+
+    def scaled() -> gym.Env:
+        base = gym.make("Pendulum-v1")
+        space = gym.spaces.Box(-80.0, 80.0, (3,), np.float32)
+        return gym.wrappers.TransformObservation(base, lambda o: (o * 10).astype(np.float32), space)
+
+    model = SAC(scaled(), verbose=0, **{**SMALL, "eval_freq": 100, "eval_episodes": 1})
+    assert isinstance(model.eval_env.env, gym.wrappers.TransformObservation)
+    obs, _ = model.eval_env.reset(seed=0)
+    assert np.abs(obs).max() > 1.5  # scaled: Pendulum resets to cos, sin and a speed all within [-1, 1]
+    model.learn(200)
+    assert "mean_return" in model.state.last_eval  # the evaluations ran on the copy
+    given = scaled()
+    other = SAC(scaled(), verbose=0, eval_env=given, **{**SMALL, "eval_freq": 100})
+    assert other.eval_env.env is given
+    with pytest.raises(HrlkitError, match="eval_env must be a gymnasium.Env"):
+        SAC("Pendulum-v1", verbose=0, eval_env="Pendulum-v1", **SMALL)
