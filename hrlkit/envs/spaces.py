@@ -18,7 +18,9 @@ class ActionScaler:
     def __init__(self, space: gym.spaces.Box) -> None:
         if not (np.all(np.isfinite(space.low)) and np.all(np.isfinite(space.high))):
             raise HrlkitError(
-                f"action space {space} has infinite bounds: wrap the env in gymnasium.wrappers.ClipAction"
+                f"action space {space} has infinite bounds, and actions are scaled from [-1, 1] to its bounds: give "
+                "the env finite bounds, the range it accepts (e.g. set env.action_space = gymnasium.spaces.Box(low, "
+                "high) in a wrapper's __init__; gymnasium.wrappers.ClipAction would not do, its space is unbounded)"
             )
         self.low = space.low.astype(np.float64)
         self.high = space.high.astype(np.float64)
