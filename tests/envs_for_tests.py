@@ -57,3 +57,13 @@ class PointEnv(gym.Env):
 
 
 gym.register("PointForTests-v0", entry_point=PointEnv, max_episode_steps=50)
+
+
+class NoRenderModeEnv(PointEnv):
+    """A PointEnv whose constructor takes no `render_mode` (many user envs): `gym.make` makes it, so must hrlkit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+
+gym.register("NoRenderModeForTests-v0", entry_point=NoRenderModeEnv, max_episode_steps=50)

@@ -199,7 +199,9 @@ def make_env(
 
     check_env_id(env_id)
     try:
-        env = gym.make(env_id, render_mode=render_mode, **(env_kwargs or {}))
+        # render_mode only when one is asked for: an env whose constructor takes none is made as gym.make makes it
+        render = {"render_mode": render_mode} if render_mode is not None else {}
+        env = gym.make(env_id, **render, **(env_kwargs or {}))
     except TypeError as e:
         raise HrlkitError(f"cannot make {env_id} with env_kwargs {env_kwargs}: {e}") from None
     if _samples_tasks_before_seeding(env):

@@ -50,3 +50,10 @@ def test_an_env_object_is_evaluated_with_its_wrappers() -> None:
     assert other.eval_env.env is given
     with pytest.raises(HrlkitError, match="eval_env must be a gymnasium.Env"):
         SAC("Pendulum-v1", verbose=0, eval_env="Pendulum-v1", **SMALL)
+
+
+def test_an_env_without_render_mode_is_made_by_id() -> None:
+    import tests.envs_for_tests  # noqa: F401  (registers the env)
+
+    model = SAC("NoRenderModeForTests-v0", verbose=0, **{**SMALL, "eval_freq": 100, "eval_episodes": 1}).learn(150)
+    assert model.env_steps == 150 and "mean_return" in model.state.last_eval
