@@ -33,22 +33,27 @@ def _train_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume")
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--init-from")
+    p.add_argument("--dry-run", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--verbose", type=int, default=1)
     p.add_argument("-h", "--help", action="store_true")
     return p
 
 
-def _print_train_help(algo: str | None) -> None:
-    from hrlkit.algorithms import ALGORITHMS, default_config
+def _print_train_help(args: argparse.Namespace) -> None:
+    from hrlkit.algorithms import ALGORITHMS
     from hrlkit.config import describe
 
-    print(USAGE.splitlines()[0])
-    print(USAGE.splitlines()[1])
+    print("\n".join(USAGE.splitlines()[:3]))
+    print("  --dry-run: print the resolved config, each value's source (default, preset, flag), and stop")
+    print("  --no-progress: no progress bar; --verbose 0|1|2: console output (2: every logged value)")
     print(f"\nALGO: {', '.join(ALGORITHMS)}")
+    algo = args.algo
     if algo is None:
         return
-    tc = default_config(algo)
+    tc, applied, _, _ = _resolve_train_config(args, [], with_flags=False)
+    if applied:
+        print(f"\nThe values below include {'; '.join(applied)} (`--env {tc.run.env}`).")
     titles = {
         "run": "run (the loop)",
         "replay": "replay (the off-policy schedule and buffer)",
@@ -63,41 +68,24 @@ def _print_train_help(algo: str | None) -> None:
 
 
 def cmd_train(argv: list[str]) -> int:
-    from hrlkit.algorithms import algorithm_class, default_config
-    from hrlkit.config import PRESET_DIR, apply_preset, load_yaml, parse_overrides, preset_path, set_value
+    from hrlkit.algorithms import algorithm_class
 
     args, rest = _train_parser().parse_known_args(argv)
     if args.help:
-        _print_train_help(args.algo)
+        _print_train_help(args)
         return 0
     if args.resume:
         return _resume(args, rest)
     if args.algo is None:
         raise HrlkitError("missing ALGO: hrlkit train ALGO [--env ID] ...; `hrlkit train --help` lists the algorithms")
     cls = algorithm_class(args.algo)
-    tc = default_config(args.algo)
-    if args.env is not None:
-        tc.run.env = args.env
-    applied = []
-    env_preset = PRESET_DIR / f"{tc.run.env}.yaml"
-    if env_preset.exists() and (what := apply_preset(tc, load_yaml(env_preset), str(env_preset))):
-        applied.append(f"{env_preset.relative_to(PRESET_DIR.parent.parent)} ({what})")
-    if args.preset:
-        path = preset_path(args.preset)
-        what = apply_preset(tc, load_yaml(path), str(path))
-        if what is None:
-            raise HrlkitError(
-                f"preset {path} has no section for {tc.algo} and no run/replay/algo keys: nothing in it applies; "
-                f"its sections: {', '.join(map(str, load_yaml(path))) or 'none'}"
-            )
-        applied.append(f"{path} ({what})")
-    parse_overrides(tc, rest)
-    if args.env:
-        tc.run.env = args.env
-    if args.seed is not None:
-        set_value(tc, "run.seed", args.seed)
-    if args.total_env_steps is not None:
-        set_value(tc, "run.total_env_steps", args.total_env_steps)
+    tc, applied, defaults, preset = _resolve_train_config(args, rest)
+    if args.dry_run:
+        from hrlkit.config import check_values, to_dict
+
+        check_values(tc)
+        _print_sources(to_dict(tc), defaults, preset)
+        return 0
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(args.run_dir or f"runs/{tc.run.env.replace('/', '_')}__{tc.algo}__{tc.run.seed}__{stamp}")
     if run_dir.exists() and not run_dir.is_dir():
@@ -123,6 +111,58 @@ def cmd_train(argv: list[str]) -> int:
         print(f"preset: {line}; flags given on the command line override it")
     print(f"run dir: {run_dir}")
     return _learn_and_report(model, run_dir, progress=not args.no_progress)
+
+
+def _resolve_train_config(
+    args: argparse.Namespace, rest: list[str], with_flags: bool = True
+) -> tuple[Any, list[str], dict[str, Any], dict[str, Any]]:
+    """(config, presets applied, the defaults as a dict, the config after the presets as a dict): defaults < the
+    env's preset < --preset FILE < the command line."""
+    import copy
+
+    from hrlkit.algorithms import default_config
+    from hrlkit.config import PRESET_DIR, apply_preset, load_yaml, parse_overrides, preset_path, set_value, to_dict
+
+    tc = default_config(args.algo)
+    defaults = to_dict(copy.deepcopy(tc))
+    if args.env is not None:
+        tc.run.env = args.env
+    applied = []
+    env_preset = PRESET_DIR / f"{tc.run.env}.yaml"
+    if tc.run.env and env_preset.exists() and (what := apply_preset(tc, load_yaml(env_preset), str(env_preset))):
+        applied.append(f"{env_preset.relative_to(PRESET_DIR.parent.parent)} ({what})")
+    if args.preset:
+        path = preset_path(args.preset)
+        what = apply_preset(tc, load_yaml(path), str(path))
+        if what is None:
+            raise HrlkitError(
+                f"preset {path} has no section for {tc.algo} and no run/replay/algo keys: nothing in it applies; "
+                f"its sections: {', '.join(map(str, load_yaml(path))) or 'none'}"
+            )
+        applied.append(f"{path} ({what})")
+    preset = to_dict(copy.deepcopy(tc))
+    preset["run"]["env"] = defaults["run"]["env"]  # the env is a flag's (--env), whatever preset it chose
+    if with_flags:
+        parse_overrides(tc, rest)
+        if args.env is not None:
+            tc.run.env = args.env
+        if args.seed is not None:
+            set_value(tc, "run.seed", args.seed)
+        if args.total_env_steps is not None:
+            set_value(tc, "run.total_env_steps", args.total_env_steps)
+    return tc, applied, defaults, preset
+
+
+def _print_sources(final: dict[str, Any], defaults: dict[str, Any], preset: dict[str, Any], indent: str = "") -> None:
+    """The resolved config as YAML-like lines, each value followed by its source: default, preset or flag (a flag
+    that repeats the preset's value shows as preset)."""
+    for key, value in final.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _print_sources(value, defaults.get(key, {}) or {}, preset.get(key, {}) or {}, indent + "  ")
+            continue
+        source = "flag" if preset.get(key) != value else "preset" if defaults.get(key) != value else "default"
+        print(f"{indent}{key}: {json.dumps(value)}  # {source}")
 
 
 def _read_init_from(path: str, algo: str) -> tuple[Path, Any]:

@@ -160,3 +160,25 @@ def test_plot_trajectories_of_a_run_that_is_no_maze_is_refused(finished_run: Pat
     outcome, stderr = run_command(["plot", str(finished_run), "--trajectories", "--out", str(tmp_path / "t.png")])
     assert outcome == "error" and "Pendulum-v1, which is no maze" in stderr, stderr
     assert not (tmp_path / "t.png").exists()
+
+
+def test_dry_run_prints_each_value_with_its_source_and_writes_nothing(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.smoke.helpers import cli_env
+
+    args = ["train", "sac", "--env", "PointMaze_UMaze-v3", "--critic-lr", "5e-4", "--dry-run", "--run-dir", "never"]
+    result = subprocess.run([sys.executable, "-m", "hrlkit.cli", *args], cwd=tmp_path, env=cli_env(),
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert '  env: "PointMaze_UMaze-v3"  # flag' in lines
+    assert "  learning_starts: 2000  # preset" in lines  # the U-maze preset's warm-up
+    assert "  critic_lr: 0.0005  # flag" in lines
+    assert "  gamma: 0.99  # default" in lines
+    assert not (tmp_path / "never").exists()
+    helped = subprocess.run([sys.executable, "-m", "hrlkit.cli", "train", "td3", "--env", "Hopper-v5", "--help"],
+                            cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert "include hrlkit/presets/Hopper-v5.yaml (section td3)" in helped.stdout
+    assert any(line.split()[:2] == ["--replay.learning-starts", "10000"] for line in helped.stdout.splitlines())
