@@ -30,12 +30,13 @@ import torch
 
 from hrlkit.agents import FlatAgent
 from hrlkit.agents.base import Agent
+from hrlkit.agents.exploration import epsilon_schedule
 from hrlkit.agents.hdqn import HDQNAgent, HDQNConfig
 from hrlkit.agents.her import HindsightRelabel, check_goal_space, env_goal_functions
 from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.agents.option_critic import OptionCriticAgent, OptionCriticConfig
 from hrlkit.agents.rollout import RolloutAgent
-from hrlkit.agents.tabular import TabularAgent, epsilon_schedule
+from hrlkit.agents.tabular import TabularAgent
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.buffers.prioritized import make_sampler
 from hrlkit.config import (
@@ -52,7 +53,6 @@ from hrlkit.config import (
 from hrlkit.envs.make import FiniteCheck, make_eval_env, make_vec_env
 from hrlkit.errors import HrlkitError
 from hrlkit.learners import DDPGConfig, DQNConfig, DQNLearner, SACConfig, SACLearner, TD3Config, TD3Learner
-from hrlkit.learners.common import linear_schedule
 from hrlkit.learners.ppo import PPOConfig, PPOLearner
 from hrlkit.learners.qlearning import QLearningConfig, QLearningLearner
 from hrlkit.learners.sac_discrete import SACDiscreteConfig, SACDiscreteLearner
@@ -606,11 +606,7 @@ class DQN(_FlatOffPolicy):
 
     def _exploration(self):
         cfg = self.config.algo_config
-        if not 0.0 <= cfg.exploration_final <= 1.0 or not 0.0 <= cfg.exploration_initial <= 1.0:
-            raise HrlkitError("exploration_initial and exploration_final are probabilities: keep them in [0, 1]")
-        return lambda env_steps: linear_schedule(
-            cfg.exploration_initial, cfg.exploration_final, cfg.exploration_env_steps, env_steps
-        )
+        return epsilon_schedule(cfg.exploration_initial, cfg.exploration_final, cfg.exploration_env_steps)
 
 
 class QLearning(OnPolicyAlgorithm):

@@ -216,8 +216,12 @@ POSITIVE_INTS = {
     "eval_episodes", "high_level_interval", "n_options", "meta_buffer_size",
 }  # fmt: skip
 """integer fields that must be >= 1 wherever they appear"""
-UNIT_INTERVAL = {"gamma", "gae_lambda"}
-"""fields in [0, 1]"""
+UNIT_INTERVAL = {
+    "gamma", "gae_lambda", "exploration_initial", "exploration_final", "meta_exploration_initial",
+    "meta_exploration_final", "controller_exploration_initial", "controller_exploration_final",
+    "option_epsilon_start", "option_epsilon_end", "controller_success_threshold",
+}  # fmt: skip
+"""fields in [0, 1]: discounts, lambdas, and the probabilities of epsilon-greedy exploration"""
 
 
 def check_values(tc: TrainConfig) -> None:
@@ -279,8 +283,8 @@ def _check_fields(cfg: Any, prefix: str) -> None:
                 refuse("in 0 .. 2^32 - 1")
         if name == "hidden":
             sizes = value if isinstance(value, tuple | list) else (value,)
-            if not sizes or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in sizes):
-                refuse("one or more layer sizes >= 1, e.g. 256,256")
+            if any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in sizes):
+                refuse("layer sizes >= 1, e.g. 256,256")
 
 
 # ------------------------------------------------------------------------------------------------ value coercion

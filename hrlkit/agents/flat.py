@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from hrlkit.agents.base import Transition
+from hrlkit.agents.exploration import epsilon_greedy
 from hrlkit.agents.pipeline import Transform, UpdatePipeline
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.envs.spaces import ActionScaler
@@ -35,13 +36,6 @@ def rng_state(rng: np.random.Generator) -> dict[str, Any]:
 
 def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
     rng.bit_generator.state = state
-
-
-def epsilon_greedy(actions: np.ndarray, epsilon: float, n_actions: int, rng: np.random.Generator) -> np.ndarray:
-    """Each of the (n,) greedy actions replaced, with probability epsilon, by one drawn uniformly from n_actions."""
-    n = len(actions)
-    explore = rng.random(n) < epsilon  # (n,) bool
-    return np.where(explore, rng.integers(0, n_actions, size=n), actions)
 
 
 def learner_tree(learner: Learner) -> dict[str, Any]:

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from hrlkit.agents.base import Transition
+from hrlkit.agents.exploration import epsilon_greedy
 from hrlkit.agents.flat import (
     _add_batch_axis,
     _is_single,
-    epsilon_greedy,
     learner_tree,
     load_learner_tree,
     obs_to_tensor,
@@ -29,15 +29,7 @@ from hrlkit.agents.flat import (
 )
 from hrlkit.errors import HrlkitError
 from hrlkit.learners.base import Learner
-from hrlkit.learners.common import linear_schedule
 from hrlkit.types import ReplayBatch
-
-
-def epsilon_schedule(initial: float, final: float, env_steps: int) -> Callable[[int], float]:
-    """epsilon(t): `initial` -> `final` linearly over `env_steps` env steps, then `final`; checked to be probabilities."""
-    if not 0.0 <= initial <= 1.0 or not 0.0 <= final <= 1.0:
-        raise HrlkitError(f"epsilon values are probabilities: keep {initial} and {final} in [0, 1]")
-    return lambda t: linear_schedule(initial, final, env_steps, t)
 
 
 class TabularAgent:

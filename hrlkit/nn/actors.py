@@ -38,9 +38,14 @@ class SquashedGaussianActor(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (256, 256), act: str = "relu") -> None:
         super().__init__()
         self.act_dim = act_dim
-        self.trunk = mlp(obs_dim, hidden[:-1], hidden[-1], act) if len(hidden) > 1 else nn.Linear(obs_dim, hidden[0])
-        self.trunk_act = activation(act)()
-        self.head = nn.Linear(hidden[-1], 2 * act_dim)  # mean and log-std from one matmul
+        if hidden:
+            self.trunk = (
+                mlp(obs_dim, hidden[:-1], hidden[-1], act) if len(hidden) > 1 else nn.Linear(obs_dim, hidden[0])
+            )
+            self.trunk_act = activation(act)()
+        else:  # no hidden layer: a linear Gaussian policy, as the other learners allow
+            self.trunk, self.trunk_act = nn.Identity(), nn.Identity()
+        self.head = nn.Linear(hidden[-1] if hidden else obs_dim, 2 * act_dim)  # mean and log-std from one matmul
 
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self.head(self.trunk_act(self.trunk(obs))).chunk(2, dim=-1)  # (B, A) each

@@ -23,7 +23,7 @@ CASES = {
     "total zero": (["train", "sac", "--env", "Pendulum-v1", "--total-env-steps", "0"], "must be >= 1"),
     "buffer beyond memory": ([*SAC, "--buffer-size", "1e12"], "GiB, more than this machine's"),
     "batch beyond buffer": ([*SAC, "--batch-size", "1e12"], r"must be <= buffer_size x n_envs"),
-    "hidden empty": ([*SAC, "--hidden", ""], "one or more layer sizes"),
+    "hidden zero": ([*SAC, "--hidden", "0"], "layer sizes >= 1"),
     "hidden beyond memory": ([*SAC, "--hidden", "1e12"], "not enough memory to build the model"),
     "device foo": ([*SAC, "--device", "foo"], "--device = 'foo': use cpu, cuda"),
     "seed negative": ([*SAC, "--seed", "-1"], r"0 \.\. 2\^32 - 1"),

@@ -14,6 +14,7 @@ import torch
 from torch.distributions import Categorical, Normal
 
 from hrlkit.agents.base import Transition
+from hrlkit.agents.exploration import epsilon_greedy
 from hrlkit.agents.option_critic import (
     OptionBatch,
     OptionCriticAgent,
@@ -21,7 +22,6 @@ from hrlkit.agents.option_critic import (
     OptionCriticLearner,
     OptionUpdate,
     critic_loss_fn,
-    epsilon_greedy_options,
     intra_option_policy_loss,
     option_critic_target,
     termination_loss_fn,
@@ -200,6 +200,11 @@ def test_update_copies_the_target_every_interval():
 
 
 # ------------------------------------------------------------------------------------ the policy over options
+def epsilon_greedy_options(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
+    """The policy over options as the agent draws it: the project's one epsilon-greedy over argmax Q_Omega."""
+    return epsilon_greedy(q.argmax(1), epsilon, q.shape[1], rng)
+
+
 def test_epsilon_greedy_options_frequencies():
     rng = np.random.default_rng(0)
     n = 40_000

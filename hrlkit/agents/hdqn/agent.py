@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from hrlkit.agents.base import Transition
+from hrlkit.agents.exploration import epsilon_greedy
 from hrlkit.agents.flat import rng_state, set_rng_state
 from hrlkit.agents.hdqn.config import HDQNConfig
 from hrlkit.agents.levels import learners_tree, load_learners_tree, load_replay_tree, replay_tree
@@ -43,20 +44,6 @@ from hrlkit.errors import HrlkitError
 from hrlkit.learners import DQNLearner
 from hrlkit.learners.common import linear_schedule
 from hrlkit.types import Subgoal
-
-
-def epsilon_greedy(greedy: np.ndarray, epsilon: np.ndarray | float, n_choices: int, rng: np.random.Generator):
-    """Per row: a uniform choice in [0, n_choices) with probability epsilon (per row or shared), else `greedy`.
-
-    Both draws are made for every row, so the generator advances by the same amount whatever the outcome.
-
-    Shapes:
-        greedy: (k,) int64; epsilon: () or (k,) -> (k,) int64
-    """
-    k = len(greedy)
-    explore = rng.random(k) < epsilon  # (k,)
-    uniform = rng.integers(0, n_choices, size=k)  # (k,)
-    return np.where(explore, uniform, greedy).astype(np.int64)
 
 
 class HDQNAgent:

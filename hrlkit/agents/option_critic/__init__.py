@@ -1,6 +1,6 @@
 """Option-Critic (Bacon, Harb & Precup 2017, arXiv:1609.05140): options learned end to end by policy gradients."""
 
-from hrlkit.agents.option_critic.agent import OptionCriticAgent, epsilon_greedy_options
+from hrlkit.agents.option_critic.agent import OptionCriticAgent
 from hrlkit.agents.option_critic.config import OptionCriticConfig
 from hrlkit.agents.option_critic.learner import (
     OptionBatch,
@@ -21,7 +21,6 @@ __all__ = [
     "OptionCriticNetwork",
     "OptionUpdate",
     "critic_loss_fn",
-    "epsilon_greedy_options",
     "intra_option_policy_loss",
     "option_critic_target",
     "termination_loss_fn",

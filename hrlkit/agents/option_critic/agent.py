@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from hrlkit.agents.base import Transition
+from hrlkit.agents.exploration import epsilon_greedy
 from hrlkit.agents.flat import _add_batch_axis, _is_single, obs_to_tensor, rng_state, set_rng_state
 from hrlkit.agents.option_critic.config import OptionCriticConfig
 from hrlkit.agents.option_critic.learner import OptionBatch, OptionCriticLearner, OptionUpdate
@@ -39,20 +40,6 @@ from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
 from hrlkit.training.serialization import check_tensors_fit, load_optimizer_state
-
-
-def epsilon_greedy_options(q: np.ndarray, epsilon: float, rng: np.random.Generator) -> np.ndarray:
-    """argmax_w Q_Omega(s, w) with probability 1 - epsilon, a uniformly random option otherwise, per row.
-
-    Both draws are made for every row (so the generator advances by the same amount whatever the outcome).
-
-    Shapes:
-        q: (n, K) -> (n,) int64
-    """
-    n, k = q.shape
-    explore = rng.random(n) < epsilon  # (n,)
-    random_options = rng.integers(0, k, size=n)  # (n,)
-    return np.where(explore, random_options, q.argmax(1)).astype(np.int64)
 
 
 class OptionCriticAgent:
@@ -110,7 +97,9 @@ class OptionCriticAgent:
         self._count_ended(fired)
         self.stat_counts[1] += int(fired.sum())
         due = self.need_option | fired
-        new = epsilon_greedy_options(q, epsilon, self.rng)  # drawn for every env: the generator use stays fixed
+        new = epsilon_greedy(
+            q.argmax(1), epsilon, q.shape[1], self.rng
+        )  # drawn for every env: the generator use stays fixed
         self.options = np.where(due, new, self.options)
         self.option_steps[due] = 0
         self.need_option[:] = False

@@ -76,7 +76,8 @@ class OptionCriticConfig:
 
     def option_epsilon(self, env_steps: int) -> float:
         """The linear schedule: start at 0 env steps, end at option_epsilon_env_steps and after."""
-        if self.option_epsilon_env_steps <= 0:
-            return self.option_epsilon_end
-        frac = min(1.0, env_steps / self.option_epsilon_env_steps)
-        return self.option_epsilon_start + frac * (self.option_epsilon_end - self.option_epsilon_start)
+        from hrlkit.learners.common import linear_schedule
+
+        return linear_schedule(
+            self.option_epsilon_start, self.option_epsilon_end, self.option_epsilon_env_steps, env_steps
+        )
