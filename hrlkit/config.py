@@ -533,7 +533,19 @@ def preset_path(name: str) -> Path:
 
 def apply_preset(tc: TrainConfig, data: dict[str, Any], source: str) -> str | None:
     """A preset file holds sections per algorithm (`sac: {run: ..., algo: ...}`) or one flat `{run:, algo:}`.
-    Returns what was applied ("section sac", "flat keys") or None when the file has nothing for this algorithm."""
+    A run's own `config.yaml` (`algo: sac`, `run`, `replay`, `algo_config`) is taken as the flat form of its algorithm.
+    Returns what was applied ("section sac", "flat keys", "a saved config") or None when the file has nothing for this
+    algorithm."""
+    if isinstance(data.get("algo"), str) and "algo_config" in data:
+        if data["algo"] != tc.algo:
+            raise HrlkitError(
+                f"{source} is the config of a {data['algo']} run: pass it to `hrlkit train {data['algo']} --preset`"
+            )
+        saved = {"run": data.get("run") or {}, "algo": data.get("algo_config") or {}}
+        if tc.replay is not None and data.get("replay"):
+            saved["replay"] = data["replay"]
+        apply_mapping(tc, saved, source)
+        return "a saved config"
     if tc.algo in data:
         data, what = data[tc.algo] or {}, f"section {tc.algo}"
     elif not ({"run", "replay", "algo"} & set(data)):

@@ -182,3 +182,19 @@ def test_dry_run_prints_each_value_with_its_source_and_writes_nothing(tmp_path: 
                             cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120)  # fmt: skip
     assert "include hrlkit/presets/Hopper-v5.yaml (section td3)" in helped.stdout
     assert any(line.split()[:2] == ["--replay.learning-starts", "10000"] for line in helped.stdout.splitlines())
+
+
+def test_a_runs_own_config_yaml_is_a_preset(finished_run: Path, tmp_path: Path) -> None:
+    """`--preset RUN/config.yaml` starts a run with that run's settings (it was refused: 'unknown config key --algo')."""
+    import subprocess
+    import sys
+
+    from tests.smoke.helpers import cli_env
+
+    preset = str(finished_run / "config.yaml")
+    dry = [sys.executable, "-m", "hrlkit.cli", "train", "sac", "--preset", preset, "--dry-run"]
+    result = subprocess.run(dry, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "  hidden: [32, 32]  # preset" in result.stdout.splitlines()
+    outcome, stderr = run_command(["train", "td3", "--preset", preset, "--dry-run"])
+    assert outcome == "error" and "the config of a sac run" in stderr, stderr
