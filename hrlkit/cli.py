@@ -41,7 +41,7 @@ def _train_parser() -> argparse.ArgumentParser:
 
 
 def _print_train_help(args: argparse.Namespace) -> None:
-    from hrlkit.algorithms import ALGORITHMS
+    from hrlkit.config import ALGORITHM_NAMES as ALGORITHMS
     from hrlkit.config import describe
 
     print("\n".join(USAGE.splitlines()[:3]))
@@ -68,8 +68,6 @@ def _print_train_help(args: argparse.Namespace) -> None:
 
 
 def cmd_train(argv: list[str]) -> int:
-    from hrlkit.algorithms import algorithm_class
-
     args, rest = _train_parser().parse_known_args(argv)
     if args.help:
         _print_train_help(args)
@@ -78,6 +76,8 @@ def cmd_train(argv: list[str]) -> int:
         return _resume(args, rest)
     if args.algo is None:
         raise HrlkitError("missing ALGO: hrlkit train ALGO [--env ID] ...; `hrlkit train --help` lists the algorithms")
+    from hrlkit.algorithms import algorithm_class  # torch: after the usage errors, which answer at once
+
     cls = algorithm_class(args.algo)
     tc, applied, defaults, preset = _resolve_train_config(args, rest)
     if args.dry_run:

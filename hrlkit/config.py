@@ -210,6 +210,14 @@ def switch_choice(current: Any, options: tuple[type, ...], name: Any, flag: str)
     return cls(**{f.name: getattr(current, f.name) for f in dataclasses.fields(current) if f.name in names})
 
 
+ALGORITHM_NAMES = (
+    "sac", "td3", "ddpg", "dqn", "sac-discrete", "qlearning", "ppo", "trpo", "npg", "vpg", "hdqn", "hiro",
+    "option-critic",
+)  # fmt: skip
+"""the algorithms `hrlkit train` knows, in the order help lists them (equal to `hrlkit.algorithms.ALGORITHMS`'s
+keys, tested); here so that help and usage errors need not import torch"""
+
+
 # ------------------------------------------------------------------------------------------------ value ranges
 POSITIVE_INTS = {
     "batch_size", "n_critics", "policy_delay", "n_steps", "n_epochs", "buffer_size", "train_freq", "n_envs",

@@ -57,3 +57,10 @@ def test_import_hrlkit_is_light_and_registers_the_bundled_envs() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_light_algorithm_list_is_the_real_one() -> None:
+    from hrlkit.algorithms import ALGORITHMS
+    from hrlkit.config import ALGORITHM_NAMES
+
+    assert tuple(ALGORITHMS) == ALGORITHM_NAMES
