@@ -76,7 +76,11 @@ def trial(algo: str, reference: Path, work: Path, rng: random.Random) -> dict[st
     when = kill_at_random(hrlkit(train_args(algo, run, TOTAL)), run, rng, signum, rng.random() < 0.5)
     out = {"algo": algo, "signal": signal.Signals(signum).name, "when": when}
     resumes = 0
-    while when != "after it finished":
+
+    def finished() -> bool:  # the final checkpoint was written before the signal landed (e.g. while plotting)
+        return (run / "checkpoints" / str(TOTAL) / "meta.json").exists()
+
+    while when != "after it finished" and not finished():
         if not (run / "checkpoints").is_dir() or not any(p.name.isdecimal() for p in (run / "checkpoints").iterdir()):
             # killed before its first checkpoint: a run that never saved starts over in place
             proc = hrlkit([*train_args(algo, run, TOTAL), "--overwrite"])
@@ -86,7 +90,7 @@ def trial(algo: str, reference: Path, work: Path, rng: random.Random) -> dict[st
         # a SIGKILL chain: the first resume is killed again half of the time
         if signum == signal.SIGKILL and resumes == 1 and rng.random() < 0.5:
             kill_at_random(proc, run, rng, signal.SIGKILL, True)
-            continue
+            continue  # (a resume that finished before the kill ends the loop through finished())
         stdout, stderr = proc.communicate(timeout=600)
         if proc.returncode != 0:
             out["outcome"] = f"resume failed: {stderr.strip().splitlines()[-1] if stderr.strip() else proc.returncode}"
