@@ -29,7 +29,7 @@ def make_agent(n_envs: int = 1, **overrides) -> HDQNAgent:
 def script_goals(agent: HDQNAgent, goals: list[int]) -> None:
     """The meta-controller picks `goals` in this order (subgoal indices = state indices here)."""
     queue = list(goals)
-    agent._pick_goals = lambda states, need, epsilon: np.array([queue.pop(0) for _ in np.flatnonzero(need)])
+    agent._pick_goals = lambda states, need, epsilon, rng=None: np.array([queue.pop(0) for _ in np.flatnonzero(need)])
 
 
 def step(agent: HDQNAgent, s: int, a: int, r: float, s2: int, terminated: bool = False, truncated: bool = False):
@@ -170,3 +170,16 @@ def test_predict_carries_the_subgoal() -> None:
     _, state = agent.predict(S2, state, YES)  # a new episode: a new subgoal whatever the old one
     assert state[0].tolist() == [S5]
     assert agent.position(S3).tolist() == [float(S3)]
+
+
+def test_stochastic_predict_never_draws_from_the_training_generator() -> None:
+    """`predict(deterministic=False)` explores with its own generator: the training generator (whose state a checkpoint
+    pins for exact resume) is where it was, and two agents, one of which predicted, act alike afterwards."""
+    a, b = make_agent(), make_agent()
+    before = a.rng.bit_generator.state
+    state = None
+    for k in range(20):
+        _, state = a.predict(np.array(k % 6), state, None, deterministic=False)
+    assert a.rng.bit_generator.state == before
+    obs = np.array([2])
+    np.testing.assert_array_equal(a.act(obs), b.act(obs))

@@ -103,6 +103,9 @@ class HDQNAgent:
             self.high_buffer, self.high, self.high.config.batch_size, prefix="meta/train/"
         )
         self.rng = np.random.default_rng(run.seed)
+        # Stochastic `predict` draws from its own generator: a user's (or a script's) predictions must never move the
+        # training draws, which the training generator's state pins for exact resume.
+        self.predict_rng = np.random.default_rng([run.seed, 1])
         # Per env: the subgoal in flight and its meta transition so far.
         self.need_goal = np.ones(n_envs, np.bool_)  # a new subgoal is due at the next act
         self.goals = np.zeros(n_envs, np.int64)  # g, an index into goal_states
@@ -154,13 +157,16 @@ class HDQNAgent:
         """(n, S + G) float32 [one-hot(s), one-hot(g)], the controller's observation."""
         return np.concatenate([self._eye_s[states], self._eye_g[goals]], axis=1)
 
-    def _pick_goals(self, states: np.ndarray, need: np.ndarray, epsilon: float | None) -> np.ndarray:
-        """Subgoal indices (k,) for the envs in `need`: Q2-greedy, epsilon-greedy, or uniform (epsilon = 1)."""
+    def _pick_goals(
+        self, states: np.ndarray, need: np.ndarray, epsilon: float | None, rng: np.random.Generator | None = None
+    ) -> np.ndarray:
+        """Subgoal indices (k,) for the envs in `need`: Q2-greedy, epsilon-greedy, or uniform (epsilon = 1); the draws
+        from `rng` (default: the training generator)."""
         idx = np.flatnonzero(need)
         greedy = self.high.act(torch.as_tensor(states[idx], device=self.device)).cpu().numpy()  # (k,)
         if epsilon is None:
             return greedy
-        return epsilon_greedy(greedy, epsilon, len(self.goal_states), self.rng)
+        return epsilon_greedy(greedy, epsilon, len(self.goal_states), self.rng if rng is None else rng)
 
     def _open_subgoals(self, states: np.ndarray, epsilon: float) -> None:
         """Envs due a subgoal get one; their meta transitions start at `states`."""
@@ -198,7 +204,8 @@ class HDQNAgent:
 
         The state carries each env's subgoal: a new one is chosen at an episode start (or `state` None), and where the
         observation is the subgoal's state (it was reached on arriving here) or `subgoal_max_env_steps` passed.
-        `deterministic`: greedy levels; otherwise epsilon-greedy with the current epsilons.
+        `deterministic`: greedy levels; otherwise epsilon-greedy with the current epsilons, drawn from `predict_rng`
+        (never from the training generator).
         """
         single = np.ndim(obs) == 0
         states = self._states(obs)  # (n,)
@@ -213,12 +220,14 @@ class HDQNAgent:
             if episode_start is not None:
                 need |= np.asarray(episode_start, np.bool_).reshape(-1)
         if need.any():
-            goals[need] = self._pick_goals(states, need, None if deterministic else self.meta_epsilon())
+            goals[need] = self._pick_goals(
+                states, need, None if deterministic else self.meta_epsilon(), self.predict_rng
+            )
             steps[need] = 0
         x = torch.as_tensor(self._low_input(states, goals), device=self.device)
         actions = self.low.act(x).cpu().numpy()
         if not deterministic:
-            actions = epsilon_greedy(actions, self.controller_epsilons()[goals], self.n_actions, self.rng)
+            actions = epsilon_greedy(actions, self.controller_epsilons()[goals], self.n_actions, self.predict_rng)
         actions = actions + self.action_start
         return (actions[0] if single else actions), (goals, steps + 1)
 
