@@ -374,3 +374,15 @@ def test_replay_state_round_trip_keeps_the_options():
 def test_prioritized_replay_is_refused():
     with pytest.raises(HrlkitError, match="uniformly"):
         OptionCriticAgent(OBS, ACTIONS, OptionCriticConfig(), 1, RunConfig(), ReplayConfig(prioritized_replay=True))
+
+
+def test_stochastic_predict_never_draws_from_torchs_global_generator():
+    """Training samples from torch's global generator (its state is in every checkpoint): stochastic `predict` has its
+    own, so predictions made between updates never move the training draws."""
+    agent = make_agent(n_envs=1)
+    obs = OBS.sample()
+    before = torch.get_rng_state()
+    state = None
+    for _ in range(10):
+        _, state = agent.predict(obs, state, None, deterministic=False)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -72,6 +72,8 @@ class OptionCriticAgent:
         self.buffer = ReplayBuffer(rows, obs_space, action_space, n_envs, device=run.device)
         self.buffer_options = np.zeros((rows, n_envs), np.int64)  # the option executing in s, row-aligned with buffer
         self.rng = np.random.default_rng(run.seed)
+        # Stochastic `predict` samples from its own generator, never torch's global one, which training draws from.
+        self.predict_generator = torch.Generator(device=self.device).manual_seed(run.seed + 1)
         K = cfg.n_options
         # Per env: the option in flight, whether a new one is due (episode start or termination), its age in steps.
         self.options = np.zeros(n_envs, np.int64)
@@ -145,7 +147,8 @@ class OptionCriticAgent:
         """One observation or a batch -> (actions, options): the `state` is the option of each env.
 
         Deterministic: the greedy option, the mode action, termination when beta_w(s) > 0.5. Otherwise terminations and
-        actions are sampled (torch's generator) and new options are still greedy. `state=None` or `episode_start`
+        actions are sampled from `predict_generator` (never torch's global generator, which training draws from) and
+        new options are still greedy. `state=None` or `episode_start`
         marks envs that need a new option.
         """
         single = _is_single(obs, self.obs_space)
@@ -161,12 +164,17 @@ class OptionCriticAgent:
             else:
                 options = torch.as_tensor(np.asarray(state, np.int64).reshape(n), device=self.device)
                 b = beta[torch.arange(n, device=self.device), options]  # (n,)
-                due = b > 0.5 if deterministic else torch.rand(n, device=self.device) < b
+                due = (
+                    b > 0.5
+                    if deterministic
+                    else torch.rand(n, device=self.device, generator=self.predict_generator) < b
+                )
                 if episode_start is not None:
                     start = torch.as_tensor(np.asarray(episode_start, bool).reshape(n), device=self.device)
                     due = due | start
             options = torch.where(due, q.argmax(1), options)  # (n,)
-            actions = self._to_env(net.policy.sample(features, options, deterministic).cpu().numpy())
+            sampled = net.policy.sample(features, options, deterministic, generator=self.predict_generator)
+            actions = self._to_env(sampled.cpu().numpy())
         options_np = options.cpu().numpy()
         return (actions[0] if single else actions), options_np
 

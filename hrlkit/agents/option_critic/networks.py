@@ -54,12 +54,15 @@ class CategoricalOptionPolicies(nn.Module):
         all_logits = self.head(features).view(-1, self.n_options, self.n_actions)  # (B, K, A)
         return select(all_logits, options) / self.temperature  # (B, A)
 
-    def sample(self, features: torch.Tensor, options: torch.Tensor, deterministic: bool) -> torch.Tensor:
-        """(B,) int64 actions: the mode when deterministic, else a sample."""
+    def sample(
+        self, features: torch.Tensor, options: torch.Tensor, deterministic: bool,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:  # fmt: skip
+        """(B,) int64 actions: the mode when deterministic, else a sample (from `generator`, default torch's)."""
         logits = self.logits(features, options)  # (B, A)
         if deterministic:
             return logits.argmax(-1)
-        return torch.multinomial(logits.softmax(-1), 1).squeeze(-1)  # (B,)
+        return torch.multinomial(logits.softmax(-1), 1, generator=generator).squeeze(-1)  # (B,)
 
     def log_prob_entropy(
         self, features: torch.Tensor, options: torch.Tensor, actions: torch.Tensor
@@ -96,12 +99,20 @@ class GaussianOptionPolicies(nn.Module):
         log_std = self.log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)[options]  # (B, A)
         return select(means, options), log_std
 
-    def sample(self, features: torch.Tensor, options: torch.Tensor, deterministic: bool) -> torch.Tensor:
-        """(B, A) actions in [-1, 1]: the mean when deterministic, else a clipped sample."""
+    def sample(
+        self, features: torch.Tensor, options: torch.Tensor, deterministic: bool,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:  # fmt: skip
+        """(B, A) actions in [-1, 1]: the mean when deterministic, else a clipped sample (from `generator`, default
+        torch's)."""
         mean, log_std = self.dist_params(features, options)
         if deterministic:
             return mean
-        return (mean + log_std.exp() * torch.randn_like(mean)).clamp(-1.0, 1.0)
+        noise = (
+            torch.randn_like(mean) if generator is None
+            else torch.randn(mean.shape, dtype=mean.dtype, device=mean.device, generator=generator)
+        )  # fmt: skip
+        return (mean + log_std.exp() * noise).clamp(-1.0, 1.0)
 
     def log_prob_entropy(
         self, features: torch.Tensor, options: torch.Tensor, actions: torch.Tensor
