@@ -13,10 +13,9 @@ from typing import Any
 from hrlkit.errors import HrlkitError
 
 USAGE = """hrlkit train ALGO [--env ID] [--preset NAME] [--total-env-steps N] [--seed S] [--run-dir DIR [--overwrite]]
-             [--init-from RUN_DIR[/checkpoints/STEP]]
-                  [--resume RUN_DIR]
+                  [--init-from RUN_DIR[/checkpoints/STEP]] [--resume RUN_DIR] [--dry-run]
                   [--group.field VALUE ...]     (hrlkit train ALGO --help lists every field)
-hrlkit eval RUN_DIR [--episodes N] [--video [--gif]] [--checkpoint STEP]
+hrlkit eval RUN_DIR [--episodes N] [--video [--gif]] [--checkpoint STEP] [--seed S] [--out DIR]
 hrlkit plot RUN_DIR ... [--out FILE] [--metric KEY | --trajectories]
 hrlkit list                                     (algorithms, presets per env, bundled envs)
 hrlkit --version"""
@@ -44,7 +43,7 @@ def _print_train_help(args: argparse.Namespace) -> None:
     from hrlkit.config import ALGORITHM_NAMES as ALGORITHMS
     from hrlkit.config import describe
 
-    print("\n".join(USAGE.splitlines()[:3]))
+    print(USAGE.split("\nhrlkit eval")[0])  # the train lines
     print("  --dry-run: print the resolved config, each value's source (default, preset, flag), and stop")
     print("  --no-progress: no progress bar; --verbose 0|1|2: console output (2: every logged value)")
     print(f"\nALGO: {', '.join(ALGORITHMS)}")

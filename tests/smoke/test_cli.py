@@ -217,6 +217,8 @@ def test_train_help_lists_fields(happy_results: dict[str, CliResult]) -> None:
     assert result.returncode == 0, result.describe()
     assert result.stderr == ""
     lines = result.stdout.splitlines()
+    usage = [line for line in lines if "[--group.field VALUE ...]" in line or "[--init-from" in line]
+    assert len(usage) == 2, "the train usage lost a line"
     for flag, text in [
         ("--run.total-env-steps", "environment steps to train for"),
         ("--replay.learning-starts", "random actions"),
