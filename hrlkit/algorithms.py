@@ -153,22 +153,14 @@ class Algorithm:
         self._lock = lock if lock is not None or self.run_dir is None else RunDirLock.acquire(self.run_dir)
         try:
             self._build(resume_step, env_instance, defer_run_dir)
-        except MemoryError as e:  # a network or batch too large for this machine
+        except BaseException as e:
             self._release_lock()
-            raise HrlkitError(
-                f"not enough memory to build the model ({str(e).splitlines()[0][:120]}): lower --hidden, --batch-size "
-                "or --buffer-size"
-            ) from None
-        except RuntimeError as e:
-            self._release_lock()
-            if "allocate" not in str(e):
-                raise
-            raise HrlkitError(
-                f"not enough memory to build the model ({str(e).splitlines()[0][:120]}): lower --hidden, --batch-size "
-                "or --buffer-size"
-            ) from None
-        except BaseException:
-            self._release_lock()
+            # numpy's MemoryError, or torch's "can't allocate memory": a network or buffer too large for this machine
+            if isinstance(e, MemoryError) or isinstance(e, RuntimeError) and "allocate" in str(e):
+                raise HrlkitError(
+                    f"not enough memory to build the model ({str(e).splitlines()[0][:120]}): lower --hidden, "
+                    "--batch-size or --buffer-size"
+                ) from None
             raise
 
     def _release_lock(self) -> None:
@@ -450,15 +442,11 @@ class Algorithm:
         `save`d model): its weights, optimizer moments and normaliser statistics, and where its exploration schedule
         stood. The replay buffer, the env steps, the episodes and the logs start fresh. The algorithm and network
         sizes must be the checkpoint's. Returns self."""
-        ckpt = find_checkpoint(path)
-        meta = read_meta(ckpt)
-        if meta["algo"] != self.name:
-            raise HrlkitError(f"{ckpt} holds a {meta['algo']} agent, not {self.name}: start from a {self.name} run")
-        _, agent_state, _, _ = load_checkpoint(ckpt, with_replay=False)
-        self.init_from_state(ckpt, agent_state)
+        self.init_from_state(*read_agent_state(path, self.name))
         return self
 
     def init_from_state(self, ckpt: Path, agent_state: Any) -> None:
+        """`init_from` with the state `read_agent_state` read (the CLI reads it before it writes the new run dir)."""
         if self.state is not None and self.state.env_steps > 0:
             raise HrlkitError("init_from starts a new run: call it before learn()")
         with restoring(ckpt, "agent"):
@@ -756,6 +744,17 @@ def check_run_config(run: RunConfig) -> None:
     for d in run.eval_success_distances:
         if isinstance(d, bool) or not isinstance(d, int | float) or not d > 0 or d != d or d == float("inf"):
             raise HrlkitError(f"--eval-success-distances {list(run.eval_success_distances)}: each must be a number > 0")
+
+
+def read_agent_state(path: str | Path, algo: str) -> tuple[Path, Any]:
+    """(checkpoint dir, agent state) of a run dir, its `checkpoints/STEP` or a `save`d model, refused in one line
+    unless it holds an `algo` agent."""
+    ckpt = find_checkpoint(path)
+    meta = read_meta(ckpt)
+    if meta["algo"] != algo:
+        raise HrlkitError(f"{path} holds a {meta['algo']} agent, not {algo}: start from a {algo} run")
+    _, agent_state, _, _ = load_checkpoint(ckpt, with_replay=False)
+    return ckpt, agent_state
 
 
 def check_device(device: str) -> None:

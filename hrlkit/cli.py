@@ -75,7 +75,7 @@ def cmd_train(argv: list[str]) -> int:
         return _resume(args, rest)
     if args.algo is None:
         raise HrlkitError("missing ALGO: hrlkit train ALGO [--env ID] ...; `hrlkit train --help` lists the algorithms")
-    from hrlkit.algorithms import algorithm_class  # torch: after the usage errors, which answer at once
+    from hrlkit.algorithms import algorithm_class, read_agent_state  # torch: after the usage errors
 
     cls = algorithm_class(args.algo)
     tc, applied, defaults, preset = _resolve_train_config(args, rest)
@@ -89,7 +89,7 @@ def cmd_train(argv: list[str]) -> int:
     run_dir = Path(args.run_dir or f"runs/{tc.run.env.replace('/', '_')}__{tc.algo}__{tc.run.seed}__{stamp}")
     if run_dir.exists() and not run_dir.is_dir():
         raise HrlkitError(f"--run-dir {run_dir} is a file, not a directory: give a new or empty directory")
-    init = _read_init_from(args.init_from, tc.algo) if args.init_from else None  # read before anything is written
+    init = read_agent_state(args.init_from, tc.algo) if args.init_from else None  # read before anything is written
     if run_dir.exists() and any(run_dir.iterdir()):
         if not args.overwrite:
             raise HrlkitError(
@@ -162,18 +162,6 @@ def _print_sources(final: dict[str, Any], defaults: dict[str, Any], preset: dict
             continue
         source = "flag" if preset.get(key) != value else "preset" if defaults.get(key) != value else "default"
         print(f"{indent}{key}: {json.dumps(value)}  # {source}")
-
-
-def _read_init_from(path: str, algo: str) -> tuple[Path, Any]:
-    """`--init-from RUN_DIR[/checkpoints/STEP]`: the checkpoint and its agent state, for a run of the same algorithm."""
-    from hrlkit.training.checkpoint import find_checkpoint, load_checkpoint, read_meta
-
-    ckpt = find_checkpoint(path)
-    meta = read_meta(ckpt)
-    if meta["algo"] != algo:
-        raise HrlkitError(f"--init-from {path} holds a {meta['algo']} agent, not {algo}: start from a {algo} run")
-    _, agent_state, _, _ = load_checkpoint(ckpt, with_replay=False)
-    return ckpt, agent_state
 
 
 def clear_run_dir(run_dir: Path) -> None:

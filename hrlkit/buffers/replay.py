@@ -350,8 +350,8 @@ class ReplayBuffer:
             self.ep_end[...] = -1
             self.running_start[...] = self.oldest
 
-    @classmethod
-    def _check_rows(cls, key: str, state: Mapping[str, np.ndarray], target: np.ndarray, n: int) -> None:
+    @staticmethod
+    def _check_rows(key: str, state: Mapping[str, np.ndarray], target: np.ndarray, n: int) -> None:
         """A saved array holds the n written rows, or all rows (checkpoints before trimmed saves)."""
         if key not in state:
             raise HrlkitError(f"saved replay buffer has no array {key!r}: it was saved by another algorithm or env")

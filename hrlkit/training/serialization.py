@@ -134,8 +134,9 @@ def load_tree(directory: Path, name: str) -> Any:
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: Any) -> None:
     """`optimizer.load_state_dict(state)`, keeping the optimizer's own hyperparameters, after checking that the saved
     state fits the optimizer's parameters: the same groups and parameter counts, and every per-parameter tensor
-    (Adam's moments) of its parameter's shape and dtype, each `step` a one-element float tensor. torch checks none of this, and its fused and foreach kernels write
-    out of bounds for a moment of the wrong shape (a segfault, not an error)."""
+    (Adam's moments) of its parameter's shape and dtype, each `step` a one-element float tensor. torch checks none of
+    this, and its fused and foreach kernels write out of bounds for a moment of the wrong shape (a segfault, not an
+    error)."""
     if not isinstance(state, dict) or not isinstance(state.get("param_groups"), list):
         raise ValueError("optimizer state is not a dict with param_groups")
     saved_groups, groups = state["param_groups"], optimizer.param_groups
