@@ -94,8 +94,8 @@ def evaluate(
 
     Args:
         agent: anything with Stable-Baselines3's `predict(obs, state, episode_start, deterministic)`.
-        env: a single (not vector) env, or an env id (made here, with the finite-value and contract checks); with
-            `video_path` an env object must have render_mode="rgb_array".
+        env: a single (not vector) env, or an env id (made here with its registered defaults, and the finite-value and
+            contract checks); with `video_path` an env object must have render_mode="rgb_array".
         frame_hook: optional `f(frame, agent_state) -> frame` to draw on frames after rendering.
         trajectories: a list to append one `Trajectory` per episode to; None records nothing.
         draw_subgoals: with `video_path`, mark the agent's current subgoal target in every frame (agents with
@@ -112,7 +112,8 @@ def evaluate(
     """
     if max_episode_steps is not None and max_episode_steps < 1:
         raise HrlkitError(f"max_episode_steps = {max_episode_steps}: it must be >= 1 (or None: the env's limit)")
-    if isinstance(env, str):  # an env id, made (and closed) here as the CLI makes it
+    if isinstance(env, str):  # an env id, made (and closed) here with the library's checks; no env_kwargs: an env
+        # configured by a preset or by hand (a maze map, ...) is passed as an object
         from hrlkit.envs.make import make_env
 
         made = make_env(env, render_mode="rgb_array" if video_path is not None else None)
