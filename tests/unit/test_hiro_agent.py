@@ -478,6 +478,37 @@ def test_bad_config(changes: dict[str, Any], match: str) -> None:
         make_agent(**changes)
 
 
+def test_an_empty_goal_range_comes_from_the_observation_space() -> None:
+    # Box(-10, 10): a goal is a change of a goal dim, so one decision may ask for any move up to 20 either way.
+    agent = make_agent(goal_low=(), goal_high=())
+    np.testing.assert_array_equal(agent.goal_low, [-20.0, -20.0])
+    np.testing.assert_array_equal(agent.goal_high, [20.0, 20.0])
+    assert agent.notice is None
+    assert (agent.cfg.goal_low, agent.cfg.goal_high) == ((-20.0, -20.0), (20.0, 20.0))  # recorded: resume is exact
+
+    # A Dict state: the bounds follow state_keys' order; here goal dims 0 (observation) and 3 (desired_goal).
+    space = gym.spaces.Dict(
+        {
+            "observation": gym.spaces.Box(np.array([0, -1, 0], np.float32), np.array([4, 1, 1], np.float32)),
+            "desired_goal": gym.spaces.Box(-0.5, 1.0, (2,), np.float32),
+        }
+    )
+    agent = make_agent(obs_space=space, state_keys=("observation", "desired_goal"), goal_indices=(0, 3),
+                       goal_low=(), goal_high=())  # fmt: skip
+    np.testing.assert_array_equal(agent.goal_high, [4.0, 1.5])
+    np.testing.assert_array_equal(agent.goal_low, [-4.0, -1.5])
+
+    # Unbounded goal dims: +-10 and a warning that says what to set.
+    agent = make_agent(obs_space=gym.spaces.Box(-np.inf, np.inf, (S,), np.float32), goal_low=(), goal_high=())
+    np.testing.assert_array_equal(agent.goal_high, [10.0, 10.0])
+    assert "does not bound the goal dims [0, 2]" in agent.notice and "--goal-low/--goal-high" in agent.notice
+
+    # A range given is kept as it is, and half a range is refused.
+    assert make_agent(goal_low=(-1.0,), goal_high=(1.0,)).goal_high.tolist() == [1.0, 1.0]
+    with pytest.raises(HrlkitError, match="give both bounds, or neither"):
+        make_agent(goal_low=(-1.0,), goal_high=())
+
+
 def test_discrete_actions_are_refused() -> None:
     cfg = HIROConfig(high=TINY_LEVEL, low=TINY_LEVEL)
     with pytest.raises(HrlkitError, match="needs a Box action space"):

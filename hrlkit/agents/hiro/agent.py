@@ -59,10 +59,21 @@ class StateView:
                 raise HrlkitError(f"state_keys {missing} are not in the observation (keys: {list(space.spaces)})")
             self.keys: tuple[str, ...] | None = keys
             self.dim = int(sum(np.prod(space.spaces[k].shape) for k in keys))
+            parts = [self._box_bounds(space.spaces[k], k) for k in keys]
         elif isinstance(space, gym.spaces.Box) and len(space.shape) == 1:
             self.keys, self.dim = None, int(space.shape[0])
+            parts = [self._box_bounds(space, "observation")]
         else:
             raise HrlkitError(f"HIRO needs a flat Box or a Dict observation, got {space}")
+        # (S,) bounds of the state, +-inf where the space leaves a dim unbounded
+        self.low = np.concatenate([lo for lo, _ in parts]) if parts else np.zeros(0)
+        self.high = np.concatenate([hi for _, hi in parts]) if parts else np.zeros(0)
+
+    @staticmethod
+    def _box_bounds(space: gym.Space, key: str) -> tuple[np.ndarray, np.ndarray]:
+        if not isinstance(space, gym.spaces.Box):
+            raise HrlkitError(f"state key {key!r} is {space}: HIRO's state is made of Box observations")
+        return space.low.astype(np.float64).ravel(), space.high.astype(np.float64).ravel()
 
     def __call__(self, obs: Any) -> np.ndarray:
         """(n, ...) observations -> (n, S) float32 states."""
@@ -118,6 +129,8 @@ class HIROAgent:
             raise HrlkitError(f"goal_indices {cfg.goal_indices} must index the {S}-dim state")
         D = self._check_goal_conditioned(obs_space)  # the task goal's size (0 without goal conditioning)
         G, A = len(self.goal_idx), int(action_space.shape[0])
+        # an empty goal range comes from the observation space; `notice` says when it could not
+        self.notice = cfg.resolve_goal_range(self.view.low, self.view.high)
         self.goal_low, self.goal_high = cfg.goal_bounds()
         self.pretrain_bands = cfg.pretrain_bands()
         goal_space = gym.spaces.Box(self.goal_low, self.goal_high, dtype=np.float32)

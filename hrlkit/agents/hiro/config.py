@@ -72,10 +72,12 @@ class HIROConfig:
     """c: env steps per high-level decision"""
     goal_indices: tuple[int, ...] = (0, 1)
     """state dimensions the goals live in (HIRO on Ant: the first 15 of qpos; mazes: x-y)"""
-    goal_low: tuple[float, ...] = (-10.0,)
-    """lower goal bound per goal dimension (one value: the same for all)"""
-    goal_high: tuple[float, ...] = (10.0,)
-    """upper goal bound per goal dimension (one value: the same for all)"""
+    goal_low: tuple[float, ...] = ()
+    """lower goal bound per goal dimension (one value: the same for all); empty: -(high - low) of the goal dims where
+    the observation space bounds them, else -10 with a warning"""
+    goal_high: tuple[float, ...] = ()
+    """upper goal bound per goal dimension (one value: the same for all); empty: +(high - low) of the goal dims where
+    the observation space bounds them, else +10 with a warning"""
     state_keys: tuple[str, ...] = ("observation", "desired_goal")
     """for Dict observations: keys concatenated, in this order, into the state HIRO works on"""
     goal_conditioned: bool = False
@@ -112,10 +114,41 @@ class HIROConfig:
     goal_reached_distance: float = 0.5
     """a segment counts as reaching its goal when ||s + g - s'|| at its end is below this (logged as hiro/goal_reached)"""
 
+    def resolve_goal_range(self, state_low: Any, state_high: Any) -> str | None:
+        """Fill an empty goal range from the state's bounds (each (S,)): a goal is a change of the goal dims, so
+        +-(high - low) lets one decision ask for any move the space allows. Where a goal dim is unbounded, +-10 (the
+        paper's Ant range). Returns a warning in that case, else None; a range already given is left as it is."""
+        import numpy as np
+
+        if self.goal_low and self.goal_high:
+            return None
+        if bool(self.goal_low) != bool(self.goal_high):
+            raise HrlkitError(
+                f"goal_low {self.goal_low} / goal_high {self.goal_high}: give both bounds, or neither (then they come "
+                "from the observation space)"
+            )
+        idx = np.asarray(self.goal_indices, np.int64)
+        if idx.size == 0 or idx.min() < 0 or idx.max() >= len(state_low):
+            return None  # the agent names the bad goal_indices
+        span = (np.asarray(state_high, np.float64) - np.asarray(state_low, np.float64))[idx]
+        bounded = bool(np.all(np.isfinite(span)) and np.all(span > 0) and np.all(span < 1e6))
+        span = span if bounded else np.full(len(idx), 10.0)
+        self.goal_low = tuple(float(-v) for v in span)
+        self.goal_high = tuple(float(v) for v in span)
+        if bounded:
+            return None
+        return (
+            f"warning: the observation space does not bound the goal dims {list(self.goal_indices)}, so HIRO's goal "
+            "range is +-10 per dim; set --goal-low/--goal-high to how far one subgoal should reach in "
+            f"{self.high_level_interval} steps (docs/hiro.md, 'HIRO on your own env')"
+        )
+
     def goal_bounds(self) -> tuple[Any, Any]:
         import numpy as np
 
         g = len(self.goal_indices)
+        if not self.goal_low and not self.goal_high:
+            raise HrlkitError("the goal range is empty: call resolve_goal_range with the state's bounds first")
         try:
             low, high = (
                 np.broadcast_to(np.asarray(b, np.float32), (g,)).copy() for b in (self.goal_low, self.goal_high)
