@@ -42,7 +42,7 @@ SETTINGS = {
 def run(n_bits: int, her: bool, budget: int, eval_freq: int, seed: int) -> dict:
     t0 = time.perf_counter()
     model = hrlkit.DQN(
-        "hrlkit/BitFlipping-v0", env_kwargs={"n_bits": n_bits}, seed=seed, verbose=0, tensorboard=False, her=her,
+        "hrlkit/BitFlipping-v0", preset=False, env_kwargs={"n_bits": n_bits}, seed=seed, verbose=0, tensorboard=False, her=her,
         eval_freq=eval_freq, **SETTINGS,
     )  # fmt: skip
     curve: list[tuple[int, float]] = []

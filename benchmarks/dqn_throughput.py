@@ -60,10 +60,15 @@ def make_ours(env_id: str, warmup: int, threads: int, seed: int):
     )  # fmt: skip
     if env_id == "CartPole-v1":
         return hrlkit.DQN(
-            env_id, hidden=(64, 64), buffer_size=CARTPOLE_BUFFER, target_update_interval=10_000 // 4, **common
+            env_id,
+            preset=False,
+            hidden=(64, 64),
+            buffer_size=CARTPOLE_BUFFER,
+            target_update_interval=10_000 // 4,
+            **common,
         )
     return hrlkit.DQN(
-        env_id, hidden=(), encoder="nature_cnn", buffer_size=PONG_BUFFER, target_update_interval=1_000 // 4,
+        env_id, preset=False, hidden=(), encoder="nature_cnn", buffer_size=PONG_BUFFER, target_update_interval=1_000 // 4,
         clip_rewards=False, **PONG_KWARGS, **common,
     )  # fmt: skip
 

@@ -62,8 +62,10 @@ def make_hrlkit(algo: str, seed: int, s: dict[str, Any]):
         her=True, **{"her.strategy": s["strategy"], "her.n_sampled_goal": s["n_sampled_goal"]},
     )  # fmt: skip
     if algo == "sac":
-        return hrlkit.SAC(ENV_ID, entropy_lr=s["lr"], entropy_coef_init=s["sac_entropy_coef_init"], **common)
-    return hrlkit.DDPG(ENV_ID, exploration_noise=s["ddpg_noise"], **common)
+        return hrlkit.SAC(
+            ENV_ID, preset=False, entropy_lr=s["lr"], entropy_coef_init=s["sac_entropy_coef_init"], **common
+        )
+    return hrlkit.DDPG(ENV_ID, preset=False, exploration_noise=s["ddpg_noise"], **common)
 
 
 def make_sb3(algo: str, seed: int, s: dict[str, Any]):

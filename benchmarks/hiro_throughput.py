@@ -25,7 +25,7 @@ def ours(warmup: int, steps: int, seed: int) -> float:
     import hrlkit
 
     model = hrlkit.HIRO(
-        ENV, seed=seed, verbose=0, tensorboard=False, learning_starts=warmup, eval_freq=0, log_interval=10**9,
+        ENV, preset=False, seed=seed, verbose=0, tensorboard=False, learning_starts=warmup, eval_freq=0, log_interval=10**9,
         buffer_size=200_000, torch_threads=0, goal_indices=(0, 1), goal_low=(-2.0,), goal_high=(2.0,),
         **{"high.batch_size": 100, "low.batch_size": 100, "high.hidden": (300, 300), "low.hidden": (300, 300)},
     )  # fmt: skip

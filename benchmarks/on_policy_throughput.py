@@ -127,8 +127,8 @@ def make_ours(case: Case, threads: int, seed: int):
         learning_rate=case.learning_rate, **case.extra,
     )  # fmt: skip
     if case.algo == "ppo":
-        return hrlkit.PPO(case.env_id, n_epochs=case.updates, **common)
-    return hrlkit.TRPO(case.env_id, n_critic_updates=case.updates, **common)
+        return hrlkit.PPO(case.env_id, preset=False, n_epochs=case.updates, **common)
+    return hrlkit.TRPO(case.env_id, preset=False, n_critic_updates=case.updates, **common)
 
 
 def make_sb3(case: Case, seed: int):

@@ -50,7 +50,7 @@ def training_sps(config: str, prioritized: bool, warmup: int, steps: int, seed: 
 
     cfg = CONFIGS[config]
     model = hrlkit.DQN(
-        "CartPole-v1", seed=seed, verbose=0, tensorboard=False, eval_freq=0, log_interval=10**9, checkpoint_freq=0,
+        "CartPole-v1", preset=False, seed=seed, verbose=0, tensorboard=False, eval_freq=0, log_interval=10**9, checkpoint_freq=0,
         torch_threads=1, learning_starts=warmup, buffer_size=100_000, prioritized_replay=prioritized,
         is_weight_anneal_env_steps=warmup + steps, lr=1e-4, **cfg,
     )  # fmt: skip

@@ -57,7 +57,7 @@ def train(job: tuple[bool, int, int, int, int, str]) -> tuple[bool, int, str, fl
         checkpoint_freq=0, save_replay_buffer=False, torch_threads=1, prioritized_replay=prioritized, seed=seed,
     )  # fmt: skip
     t = time.perf_counter()
-    model = hrlkit.DQN("CartPole-v1", run_dir=run_dir, verbose=0, tensorboard=False, **kwargs)
+    model = hrlkit.DQN("CartPole-v1", preset=False, run_dir=run_dir, verbose=0, tensorboard=False, **kwargs)
     model.learn()
     model.close()
     seconds = time.perf_counter() - t

@@ -39,7 +39,7 @@ def run(env: str, algo: str, seed: int, steps: int, eval_freq: int, eval_episode
     settings.update(eval_freq=eval_freq, eval_episodes=eval_episodes, torch_threads=1, checkpoint_freq=0)
     settings.pop("total_env_steps", None)
     t0 = time.perf_counter()
-    model = algorithm_class(algo)(env, seed=seed, verbose=0, tensorboard=False, **settings)
+    model = algorithm_class(algo)(env, preset=False, seed=seed, verbose=0, tensorboard=False, **settings)
     curve = Curve()
     model.learn(steps, callback=curve)
     model.close()

@@ -40,7 +40,7 @@ def run_ours(algo: str, seed: int, steps: int, every: int, hidden: int, lr: floa
     cls = {"sac": hrlkit.SAC, "td3": hrlkit.TD3}[algo]
     extra = {"entropy_lr": lr} if algo == "sac" else {"exploration_noise": 0.1}
     model = cls(
-        "Pendulum-v1", seed=seed, verbose=0, tensorboard=False, hidden=(hidden, hidden), batch_size=256,
+        "Pendulum-v1", preset=False, seed=seed, verbose=0, tensorboard=False, hidden=(hidden, hidden), batch_size=256,
         learning_starts=1000, actor_lr=lr, critic_lr=lr, eval_freq=0, **extra,
     )  # fmt: skip
     out = []

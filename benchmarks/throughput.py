@@ -33,7 +33,7 @@ def ours(algo: str, env_id: str, warmup: int, steps: int, seed: int) -> float:
     if algo == "sac":
         kwargs["entropy_lr"] = LR[algo]
     model = cls(
-        env_id, seed=seed, verbose=0, tensorboard=False, hidden=(256, 256), batch_size=256, learning_starts=warmup,
+        env_id, preset=False, seed=seed, verbose=0, tensorboard=False, hidden=(256, 256), batch_size=256, learning_starts=warmup,
         buffer_size=1_000_000, eval_freq=0, log_interval=10**9, torch_threads=0, **kwargs,
     )  # fmt: skip
     model.learn(warmup + 10)

@@ -45,6 +45,7 @@ from hrlkit.config import (
     RunConfig,
     TrainConfig,
     apply_mapping,
+    apply_presets,
     check_values,
     save_yaml,
     set_value,
@@ -79,13 +80,18 @@ class Algorithm:
     """A trainable model: env, agent, loop state, logger and checkpoints of one run.
 
     Args:
-        env: a Gymnasium id (a separate evaluation env is made from it) or an env instance (evaluation then uses a
-            fresh env made from its spec, if it has one).
-        config: the algorithm's config dataclass; defaults when None.
-        run: the loop's config; defaults when None.
-        replay: the replay config of an off-policy algorithm; defaults when None (on-policy algorithms have none).
+        env: a Gymnasium id (a separate evaluation env is made from it) or an env object (evaluation then uses a
+            copy of it, or `eval_env`).
+        config: the algorithm's config dataclass, used as it is; defaults (and the preset's algo section) when None.
+        run: the loop's config, used as it is; defaults (and the preset's run section) when None.
+        replay: the replay config of an off-policy algorithm, used as it is; defaults (and the preset's) when None
+            (on-policy algorithms have none).
         run_dir: where logs and checkpoints go; None keeps everything in memory (console logs only).
         verbose: 0 silent, 1 evaluation lines, 2 a table at every log dump.
+        preset: as the CLI does, `True` applies the env's bundled preset (`hrlkit/presets/<env id>.yaml`, section of
+            this algorithm) when `env` is an id and one exists; a name or path applies that preset file after it;
+            `False` applies none. A preset fills only the groups (`config`, `run`, `replay`) not passed as objects;
+            `overrides` apply last.
         **overrides: any config field by name (`actor_lr=1e-3`, `learning_starts=500`, `seed=3`).
     """
 
@@ -103,21 +109,36 @@ class Algorithm:
         tensorboard: bool = True,
         replay: ReplayConfig | None = None,
         eval_env: gym.Env | None = None,
+        preset: bool | str | Path = True,
         **overrides: Any,
     ) -> None:
         if replay is not None and not self.uses_replay:
             raise HrlkitError(f"{type(self).__name__} has no replay buffer: drop the replay config")
-        default_replay = ReplayConfig() if self.uses_replay else None
-        config_ = TrainConfig(self.name, run or RunConfig(), config or self.config_cls(), replay or default_replay)
-        if not isinstance(config_.algo_config, self.config_cls):
+        if config is not None and not isinstance(config, self.config_cls):
             raise HrlkitError(f"{type(self).__name__} takes a {self.config_cls.__name__}, got {type(config).__name__}")
+        if not isinstance(preset, bool | str | Path):
+            raise HrlkitError(f"preset = {preset!r}: give True (the env's preset), False, or a preset name or path")
+        config_ = TrainConfig(self.name, RunConfig(), self.config_cls(), ReplayConfig() if self.uses_replay else None)
         env_instance = None
+        if run is not None:
+            config_.run.env = run.env
         if isinstance(env, str):
             config_.run.env = env
         elif env is not None:
             env_instance = env
             if env.spec is not None:
                 config_.run.env = env.spec.id
+        # The env's preset only for an id: an env object is already built, and a preset's env_kwargs would not be its.
+        applied = apply_presets(config_, None if isinstance(preset, bool) else preset, env_preset=(
+            preset is not False and env_instance is None))  # fmt: skip
+        for group, given in (("run", run), ("algo_config", config), ("replay", replay)):
+            if given is not None:
+                if group == "run":
+                    given.env = config_.run.env  # the env argument wins over the run object's
+                setattr(config_, group, given)
+        if verbose:
+            for line in applied:
+                print(f"preset: {line}; objects and keyword arguments passed override it", file=sys.stderr)
         for k, v in overrides.items():
             set_value(config_, k, v)
         if eval_env is not None and not isinstance(eval_env, gym.Env):
@@ -679,7 +700,10 @@ class HIRO(OffPolicyAlgorithm):
     def _make_replay_agent(self) -> HIROAgent:
         run, cfg = self.config.run, self.config.algo_config
         goal_functions = env_goal_functions(self.envs.envs[0]) if cfg.hindsight.enabled else None
-        return HIROAgent(self.observation_space, self.action_space, cfg, run.n_envs, run, self.replay, goal_functions)
+        agent = HIROAgent(self.observation_space, self.action_space, cfg, run.n_envs, run, self.replay, goal_functions)
+        if agent.notice and self.verbose:
+            print(agent.notice, file=sys.stderr)
+        return agent
 
 
 class OptionCritic(OffPolicyAlgorithm):

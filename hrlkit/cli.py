@@ -120,25 +120,13 @@ def _resolve_train_config(
     import copy
 
     from hrlkit.algorithms import default_config
-    from hrlkit.config import PRESET_DIR, apply_preset, load_yaml, parse_overrides, preset_path, set_value, to_dict
+    from hrlkit.config import apply_presets, parse_overrides, set_value, to_dict
 
     tc = default_config(args.algo)
     defaults = to_dict(copy.deepcopy(tc))
     if args.env is not None:
         tc.run.env = args.env
-    applied = []
-    env_preset = PRESET_DIR / f"{tc.run.env}.yaml"
-    if tc.run.env and env_preset.exists() and (what := apply_preset(tc, load_yaml(env_preset), str(env_preset))):
-        applied.append(f"{env_preset.relative_to(PRESET_DIR.parent.parent)} ({what})")
-    if args.preset:
-        path = preset_path(args.preset)
-        what = apply_preset(tc, load_yaml(path), str(path))
-        if what is None:
-            raise HrlkitError(
-                f"preset {path} has no section for {tc.algo} and no run/replay/algo keys: nothing in it applies; "
-                f"its sections: {', '.join(map(str, load_yaml(path))) or 'none'}"
-            )
-        applied.append(f"{path} ({what})")
+    applied = apply_presets(tc, args.preset)
     preset = to_dict(copy.deepcopy(tc))
     preset["run"]["env"] = defaults["run"]["env"]  # the env is a flag's (--env), whatever preset it chose
     if with_flags:

@@ -539,6 +539,25 @@ def preset_path(name: str) -> Path:
     return candidate
 
 
+def apply_presets(tc: TrainConfig, file: str | Path | None = None, env_preset: bool = True) -> list[str]:
+    """The env's bundled preset (`hrlkit/presets/<env>.yaml`, when `env_preset` and one exists), then `file` (a path
+    or a bundled preset's name), applied to `tc` in that order. Returns a line per preset applied, for the user."""
+    applied = []
+    bundled = PRESET_DIR / f"{tc.run.env}.yaml"
+    if env_preset and tc.run.env and bundled.exists() and (what := apply_preset(tc, load_yaml(bundled), str(bundled))):
+        applied.append(f"{bundled.relative_to(PRESET_DIR.parent.parent)} ({what})")
+    if file:
+        path = preset_path(str(file))
+        what = apply_preset(tc, load_yaml(path), str(path))
+        if what is None:
+            raise HrlkitError(
+                f"preset {path} has no section for {tc.algo} and no run/replay/algo keys: nothing in it applies; "
+                f"its sections: {', '.join(map(str, load_yaml(path))) or 'none'}"
+            )
+        applied.append(f"{path} ({what})")
+    return applied
+
+
 def apply_preset(tc: TrainConfig, data: dict[str, Any], source: str) -> str | None:
     """A preset file holds sections per algorithm (`sac: {run: ..., algo: ...}`) or one flat `{run:, algo:}`.
     A run's own `config.yaml` (`algo: sac`, `run`, `replay`, `algo_config`) is taken as the flat form of its algorithm.

@@ -12,16 +12,14 @@ from __future__ import annotations
 import pytest
 
 import hrlkit
-from hrlkit.config import PRESET_DIR, load_yaml
 from hrlkit.training.callbacks import StopOnReward
 
 
 @pytest.mark.parametrize(("algo", "budget"), [("ppo", 60_000), ("trpo", 60_000)])
 def test_reaches_475_on_cartpole(algo: str, budget: int) -> None:
-    preset = load_yaml(PRESET_DIR / "CartPole-v1.yaml")[algo]  # what `hrlkit train ALGO --env CartPole-v1` uses
-    settings = {**preset["run"], **preset["algo"], "eval_freq": 5000, "eval_episodes": 10, "torch_threads": 1}
     cls = {"ppo": hrlkit.PPO, "trpo": hrlkit.TRPO}[algo]
-    model = cls("CartPole-v1", seed=0, verbose=0, tensorboard=False, **settings)
+    # the env's preset, as `hrlkit train ALGO --env CartPole-v1` applies it
+    model = cls("CartPole-v1", seed=0, verbose=0, tensorboard=False, eval_freq=5000, eval_episodes=10, torch_threads=1)
     model.learn(budget, callback=StopOnReward(475.0))
     model.close()
     assert model.state.stopped, f"{algo}: last evaluation {model.state.last_eval} after {model.env_steps} env steps"

@@ -21,7 +21,7 @@ MAX_TRAIN_STEPS = 25.0
 
 def test_option_critic_solves_four_rooms():
     model = OptionCritic(
-        "hrlkit/FourRooms-v0", seed=1, verbose=0, tensorboard=False, eval_freq=0, torch_threads=1, n_envs=8,
+        "hrlkit/FourRooms-v0", preset=False, seed=1, verbose=0, tensorboard=False, eval_freq=0, torch_threads=1, n_envs=8,
         learning_starts=200, buffer_size=20_000, env_kwargs=FIXED_GOAL, hidden=(64,), lr=1e-3, batch_size=64,
         entropy_coef=0.001, option_epsilon_env_steps=8000,
     )  # fmt: skip

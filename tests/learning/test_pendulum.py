@@ -22,7 +22,7 @@ THRESHOLD = -300.0
 )
 def test_solves_pendulum(cls, steps, extra):
     model = cls(
-        "Pendulum-v1", seed=0, verbose=0, tensorboard=False, hidden=(64, 64), batch_size=128, learning_starts=1000,
+        "Pendulum-v1", preset=False, seed=0, verbose=0, tensorboard=False, hidden=(64, 64), batch_size=128, learning_starts=1000,
         actor_lr=1e-3, critic_lr=1e-3, eval_freq=0, torch_threads=1, **extra,
     )  # fmt: skip
     model.learn(steps)

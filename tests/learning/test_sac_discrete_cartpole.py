@@ -16,7 +16,7 @@ from hrlkit.training.callbacks import StopOnReward
 
 def test_sac_discrete_reaches_475_on_cartpole() -> None:
     model = hrlkit.SACDiscrete(
-        "CartPole-v1", seed=2, verbose=0, tensorboard=False, hidden=(256, 256), target_entropy_ratio=0.5,
+        "CartPole-v1", preset=False, seed=2, verbose=0, tensorboard=False, hidden=(256, 256), target_entropy_ratio=0.5,
         actor_lr=1e-3, critic_lr=1e-3, entropy_lr=1e-3, batch_size=64, learning_starts=1000, eval_freq=2000,
         eval_episodes=10, torch_threads=1,
     )  # fmt: skip

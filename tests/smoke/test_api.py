@@ -57,3 +57,34 @@ def test_an_env_without_render_mode_is_made_by_id() -> None:
 
     model = SAC("NoRenderModeForTests-v0", verbose=0, **{**SMALL, "eval_freq": 100, "eval_episodes": 1}).learn(150)
     assert model.env_steps == 150 and "mean_return" in model.state.last_eval
+
+
+def test_the_api_applies_the_env_preset_as_the_cli_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """`SAC("Pendulum-v1")` used the library defaults (critic lr 3e-4) where `hrlkit train sac --env Pendulum-v1`
+    used the preset's (1e-3). Now both resolve defaults < env preset < --preset/preset= < flags/keywords."""
+    import argparse
+
+    from hrlkit.algorithms import TD3
+    from hrlkit.cli import _resolve_train_config
+    from hrlkit.config import RunConfig, to_dict
+    from hrlkit.learners import SACConfig
+
+    args = argparse.Namespace(algo="sac", env="Pendulum-v1", preset=None, seed=None, total_env_steps=None)
+    cli, _, _, _ = _resolve_train_config(args, ["--critic-lr", "5e-4"])
+    model = SAC("Pendulum-v1", tensorboard=False, critic_lr=5e-4)
+    assert to_dict(model.config) == to_dict(cli)
+    assert model.config.algo_config.actor_lr == 1e-3 and model.config.run.eval_freq == 2000  # the preset's
+    assert "preset: hrlkit/presets/Pendulum-v1.yaml (section sac)" in capsys.readouterr().err
+
+    plain = SAC("Pendulum-v1", verbose=0, preset=False)
+    assert plain.config.algo_config.actor_lr == SACConfig().actor_lr and plain.config.run == RunConfig(
+        env="Pendulum-v1"
+    )
+    # A group passed as an object is used as it is; the preset still fills the others.
+    given = SAC("Pendulum-v1", verbose=0, config=SACConfig(hidden=(8,)))
+    assert given.config.algo_config == SACConfig(hidden=(8,)) and given.config.run.eval_freq == 2000
+    # preset= a file (here another env's bundled preset, by name) applies after the env's, as --preset does.
+    other = TD3("Pendulum-v1", verbose=0, preset="Hopper-v5")
+    assert other.config.replay.learning_starts == 10_000
+    with pytest.raises(HrlkitError, match="unknown preset 'nope'"):
+        SAC("Pendulum-v1", verbose=0, preset="nope")

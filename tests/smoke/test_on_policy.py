@@ -35,7 +35,8 @@ PER_ALGO: dict[str, dict[str, Any]] = {
 
 
 def make(algo: str, env: str, **kwargs: Any) -> Algorithm:
-    return CLASSES[algo](env, verbose=0, seed=2, **{**SMALL, **PER_ALGO[algo], **kwargs})
+    # the mechanics at the library defaults and SMALL settings: no env preset
+    return CLASSES[algo](env, verbose=0, seed=2, preset=False, **{**SMALL, **PER_ALGO[algo], **kwargs})
 
 
 @pytest.mark.parametrize("algo", list(CLASSES))
