@@ -17,6 +17,10 @@ USAGE = """hrlkit train ALGO [--env ID] [--preset NAME] [--total-env-steps N] [-
                   [--group.field VALUE ...]     (hrlkit train ALGO --help lists every field)
 hrlkit eval RUN_DIR [--episodes N] [--video [--gif]] [--checkpoint STEP] [--seed S] [--out DIR]
 hrlkit plot RUN_DIR ... [--out FILE] [--metric KEY | --trajectories]
+hrlkit sweep ALGO [--env ID] [--seeds N] [--grid FIELD=V1,V2 ...] [--search optuna --range FIELD=LOW..HIGH[:log]
+                  --samples K] [--scheduler asha] [--metric KEY --mode max|min] [--cpus-per-trial C]
+                  [--max-concurrent M] [--out DIR] [--address HOST:PORT] [--resume DIR] [--group.field VALUE ...]
+hrlkit report RUN_DIR ... [--out DIR] [--metric KEY] [--optimal X] [--reps N]
 hrlkit list                                     (algorithms, presets per env, bundled envs)
 hrlkit --version"""
 
@@ -446,7 +450,103 @@ def cmd_list(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "list": cmd_list}
+def cmd_report(argv: list[str]) -> int:
+    """`hrlkit report`: rliable aggregates across runs (`hrlkit.report`)."""
+    p = argparse.ArgumentParser(prog="hrlkit report", allow_abbrev=False)
+    p.add_argument("run_dirs", nargs="+", help="run dirs, or directories that hold runs (a sweep's OUT)")
+    p.add_argument("--out", default="report", help="directory for report.md, report.json and the PNGs")
+    p.add_argument(
+        "--metric", default=None, help="progress.csv column (default: eval/success_rate, else eval/mean_return)"
+    )
+    p.add_argument(
+        "--optimal",
+        type=float,
+        default=None,
+        help="the solved score, for the optimality gap (default: 1 for a success rate)",
+    )
+    p.add_argument(
+        "--reps", type=int, default=2000, help="bootstrap resamples (rliable recommends 50,000 for final figures)"
+    )
+    args = p.parse_args(argv)
+    from hrlkit.report import make_report
+
+    result = make_report(args.run_dirs, args.out, args.metric, args.optimal, args.reps)
+    print(f"report: {Path(args.out) / 'report.md'} ({result['metric']}, {len(result['groups'])} groups)")
+    return 0
+
+
+def cmd_sweep(argv: list[str]) -> int:
+    """`hrlkit sweep`: seeds and hyperparameter sweeps on Ray Tune (`hrlkit.sweep`)."""
+    p = argparse.ArgumentParser(prog="hrlkit sweep", allow_abbrev=False)
+    p.add_argument("algo", nargs="?")
+    p.add_argument("--env")
+    p.add_argument("--preset")
+    p.add_argument("--seed", type=int, default=0, help="the first seed")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per configuration: seed, seed + 1, ...")
+    p.add_argument("--total-env-steps", type=int, default=None)
+    p.add_argument("--grid", action="append", default=[], help="FIELD=V1,V2: every value is a trial (repeatable)")
+    p.add_argument("--search", default=None, help="optuna: sample configurations (--range, --grid as choices)")
+    p.add_argument("--range", action="append", default=[], help="FIELD=LOW..HIGH[:log], for --search")
+    p.add_argument("--samples", type=int, default=8, help="configurations a search tries")
+    p.add_argument("--scheduler", default=None, help="asha: stop trials that trail at each evaluation")
+    p.add_argument(
+        "--grace-period", type=int, default=0, help="env steps ASHA lets every trial run (default: one evaluation)"
+    )
+    p.add_argument("--metric", default="eval/mean_return", help="what a search or scheduler optimises")
+    p.add_argument("--mode", default="max")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0)
+    p.add_argument("--cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
+    p.add_argument("--max-concurrent", type=int, default=0, help="trials at once (default: as the CPUs allow)")
+    p.add_argument("--max-failures", type=int, default=3, help="restarts of a failed trial, each from its checkpoint")
+    p.add_argument("--out", default=None, help="sweep directory (default: runs/sweeps/ENV__ALGO__TIME)")
+    p.add_argument("--address", default=None, help="a running Ray cluster (`ray start --head`), e.g. 10.0.0.1:6379")
+    p.add_argument("--resume", default=None, help="continue the interrupted sweep in this directory")
+    args, rest = p.parse_known_args(argv)
+    from hrlkit.sweep import SPEC_FILE, SweepSpec, _parse_values, check_spec, default_out, print_summary, run_sweep
+
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise HrlkitError("hrlkit sweep needs Ray Tune: pip install 'hrlkit[sweep]' (or `make install`)") from None
+    if args.resume:
+        out = Path(args.resume)
+        if not (out / SPEC_FILE).is_file():
+            raise HrlkitError(f"{out} holds no sweep ({SPEC_FILE} is missing): give the --out of an earlier sweep")
+        if args.algo or rest or args.grid or args.range:
+            raise HrlkitError("--resume continues a sweep with the settings it recorded: drop the other arguments")
+        import json
+
+        spec = SweepSpec(**json.loads((out / SPEC_FILE).read_text()))
+        run_sweep(spec, address=args.address, num_cpus=args.cpus, resume=True)
+        print_summary(out)
+        return 0
+    if args.algo is None:
+        raise HrlkitError("missing ALGO: hrlkit sweep ALGO [--env ID] --seeds N [--grid FIELD=V1,V2] ...")
+    from hrlkit.algorithms import algorithm_class
+
+    algorithm_class(args.algo)
+    if args.seeds < 1:
+        raise HrlkitError(f"--seeds {args.seeds}: at least 1")
+    search = {k: ",".join(v) for k, v in _parse_values(args.range, "--range").items()}
+    out = Path(args.out) if args.out else default_out(args.algo, args.env)
+    if out.exists() and any(out.iterdir()):
+        raise HrlkitError(f"--out {out} is not empty: continue it with --resume {out}, or give another --out")
+    spec = SweepSpec(
+        algo=args.algo, env=args.env, preset=args.preset, flags=rest,
+        seeds=list(range(args.seed, args.seed + args.seeds)), grid=_parse_values(args.grid, "--grid"), search=search,
+        search_alg=args.search, samples=args.samples, metric=args.metric, mode=args.mode, scheduler=args.scheduler,
+        grace_period=args.grace_period, total_env_steps=args.total_env_steps, cpus_per_trial=args.cpus_per_trial,
+        max_concurrent=args.max_concurrent, max_failures=args.max_failures, out=str(out.resolve()),
+    )  # fmt: skip
+    check_spec(spec)
+    run_sweep(spec, address=args.address, num_cpus=args.cpus)
+    print_summary(out)
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "sweep": cmd_sweep, "report": cmd_report, "list": cmd_list
+}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,201 @@
+"""`hrlkit sweep` on a real Ray cluster of two nodes on this machine (`ray start --head --num-cpus 1` and a second node
+joined with `ray start --address`), shared by the module's tests: trials land on both nodes, their run dirs, Tune's
+metrics and the report agree with the runs' progress.csv, ASHA ends a trial early, and a trial whose worker is killed
+is restarted and logs what an uninterrupted `hrlkit train` logs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.smoke.helpers import assert_same_progress, cli_popen, read_progress, run_cli
+
+pytest.importorskip("ray")
+
+RAY = str(Path(sys.executable).parent / "ray")
+# Every trial: tiny SAC on Pendulum, evaluated (1 episode) and logged every 200 env steps.
+TRIAL = [
+    "--env", "Pendulum-v1", "--learning-starts", "100", "--eval-freq", "200", "--eval-episodes", "1",
+    "--log-interval", "200", "--checkpoint-freq", "200", "--hidden", "32,32", "--batch-size", "32",
+]  # fmt: skip
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ray_env() -> dict[str, str]:
+    # `ray start --head` turns token authentication on; the other processes must send the token (~/.ray/auth_token)
+    return {**os.environ, "RAY_AUTH_MODE": "token"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The address of a two-node cluster (1 CPU each); `--block` keeps each node's processes under its Popen, so the
+    teardown stops these nodes and nothing else on the machine."""
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    logs = tmp_path_factory.mktemp("ray")
+    common = ["--num-cpus", "1", "--block", "--disable-usage-stats"]
+    nodes = [
+        subprocess.Popen(
+            [RAY, "start", "--head", "--port", str(port), "--include-dashboard", "false", *common],
+            stdout=(logs / "head.log").open("w"), stderr=subprocess.STDOUT, env=_ray_env(),
+        )
+    ]  # fmt: skip
+    try:
+        _wait_for_nodes(address, 1)
+        nodes.append(
+            subprocess.Popen(
+                [RAY, "start", "--address", address, *common],
+                stdout=(logs / "worker.log").open("w"), stderr=subprocess.STDOUT, env=_ray_env(),
+            )
+        )  # fmt: skip
+        _wait_for_nodes(address, 2)
+        yield address
+    finally:
+        for node in reversed(nodes):
+            node.send_signal(signal.SIGTERM)
+            try:
+                node.wait(60)
+            except subprocess.TimeoutExpired:
+                node.kill()
+
+
+def _wait_for_nodes(address: str, n: int, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = subprocess.run(
+            [RAY, "status", "--address", address], capture_output=True, text=True, env=_ray_env(), timeout=60
+        )
+        if status.returncode == 0 and status.stdout.count(" node_") >= n:
+            return
+        time.sleep(1.0)
+    raise AssertionError(f"the Ray cluster at {address} did not reach {n} nodes in {timeout} s")
+
+
+def sweep(args: list[str], cwd: Path, address: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "hrlkit.cli", "sweep", *args, "--address", address], cwd=cwd, env=_ray_env(),
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def tune_results(out: Path) -> dict[str, list[dict]]:
+    """Trial name -> the results it reported to Tune, in order."""
+    return {
+        d.name: [json.loads(line) for line in (d / "result.json").read_text().splitlines() if line.strip()]
+        for d in sorted((out / "tune").iterdir())
+        if (d / "result.json").is_file()
+    }
+
+
+def test_a_grid_of_seeds_and_values_on_two_nodes(cluster: str, tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    sweep(["sac", *TRIAL, "--total-env-steps", "400", "--seeds", "2", "--grid", "algo.actor_lr=1e-3,3e-4",
+           "--out", str(out)], tmp_path, cluster)  # fmt: skip
+    runs = sorted((out / "runs").iterdir())
+    assert len(runs) == 4
+    labels = sorted(
+        (json.loads((r / "sweep.json").read_text())["label"], json.loads((r / "sweep.json").read_text())["seed"])
+        for r in runs
+    )
+    assert labels == [("actor_lr=1e-3", 0), ("actor_lr=1e-3", 1), ("actor_lr=3e-4", 0), ("actor_lr=3e-4", 1)]
+    results = tune_results(out)
+    assert sorted(results) == sorted(r.name for r in runs)  # a run dir per trial, named as Tune's trial
+    nodes = set()
+    report = json.loads((out / "report" / "report.json").read_text())
+    scores = {}
+    for run in runs:
+        rows = [r for r in read_progress(run) if r.get("eval/mean_return")]
+        tune_rows = results[run.name]
+        # Tune saw what the run logged: each evaluation, at its env step
+        assert [(int(float(r["time/env_steps"])), float(r["eval/mean_return"])) for r in rows] == [
+            (t["env_steps"], t["eval/mean_return"]) for t in tune_rows
+        ]
+        assert [t["env_steps"] for t in tune_rows] == [200, 400]
+        nodes |= {t["node_id"] for t in tune_rows}
+        scores[str(run)] = float(rows[-1]["eval/mean_return"])
+    assert len(nodes) == 2, "the trials ran on one node only"
+    assert set(report["groups"]) == {"sac [actor_lr=1e-3] @ Pendulum-v1", "sac [actor_lr=3e-4] @ Pendulum-v1"}
+    for group in report["groups"].values():  # the report's scores are the runs' last evaluations
+        assert group["scores"] == [scores[r] for r in group["runs"]]
+        point, low, high = group["aggregates"]["mean"]
+        assert point == pytest.approx(sum(group["scores"]) / 2) and low <= point <= high
+    assert (out / "report" / "report.md").is_file() and (out / "report" / "curves.png").is_file()
+    # a trial's run dir is an ordinary one: it resumes
+    more = run_cli(["train", "sac", "--resume", str(runs[0]), "--total-env-steps", "600", "--no-progress"], tmp_path)
+    assert more.returncode == 0, more.describe()
+
+
+def test_asha_ends_trailing_trials_early(cluster: str, tmp_path: Path) -> None:
+    out = tmp_path / "asha"
+    sweep(["sac", *TRIAL, "--total-env-steps", "800", "--grid", "algo.actor_lr=1e-2,1e-3,3e-4,1e-4",
+           "--scheduler", "asha", "--grace-period", "200", "--max-concurrent", "2", "--out", str(out)],
+          tmp_path, cluster)  # fmt: skip
+    last = {name: rows[-1]["env_steps"] for name, rows in tune_results(out).items()}
+    assert max(last.values()) == 800, last
+    stopped = [name for name, steps in last.items() if steps < 800]
+    assert stopped, f"ASHA let every trial run to the end: {last}"
+    for name in stopped:  # a stopped trial's run dir ends where Tune last heard of it, with its checkpoint
+        rows = read_progress(out / "runs" / name)
+        assert int(float(rows[-1]["time/env_steps"])) == last[name]
+        assert (out / "runs" / name / "checkpoints" / str(last[name])).is_dir()
+
+
+def test_a_killed_trial_is_restarted_and_matches_an_uninterrupted_run(cluster: str, tmp_path: Path) -> None:
+    out = tmp_path / "killed"
+    env = _ray_env()
+    args = [sys.executable, "-m", "hrlkit.cli", "sweep", "sac", *TRIAL, "--total-env-steps", "2000", "--seed", "3",
+            "--address", cluster, "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    killed = None
+    deadline = time.monotonic() + 240
+    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+        runs = list((out / "runs").glob("*")) if (out / "runs").is_dir() else []
+        if runs and (runs[0] / "checkpoints" / "600").is_dir() and not (runs[0] / "checkpoints" / "2000").exists():
+            pid = int((runs[0] / ".lock").read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)  # the trial's worker process, mid-run
+            killed = pid
+        time.sleep(0.05)
+    _, err = proc.communicate(timeout=300)
+    assert killed is not None, "the trial was never caught mid-run"
+    assert proc.returncode == 0, err[-3000:]
+    (run,) = (out / "runs").iterdir()
+    ref = run_cli(["train", "sac", *TRIAL, "--total-env-steps", "2000", "--seed", "3", "--torch-threads", "1",
+                   "--run-dir", str(tmp_path / "ref"), "--no-progress"], tmp_path)  # fmt: skip
+    assert ref.returncode == 0, ref.describe()
+    assert_same_progress(run, tmp_path / "ref")
+    results = tune_results(out)[run.name]
+    assert results[-1]["env_steps"] == 2000
+
+
+def test_bad_sweeps_end_in_one_line_before_ray_starts(tmp_path: Path) -> None:
+    cases = [
+        (["sac", "--grid", "algo.no_such_field=1,2", "--out", "a"], "unknown config key --algo.no-such-field"),
+        (["sac", "--grid", "actor_lr"], "write FIELD=V1,V2"),
+        (["sac", "--search", "optuna", "--seeds", "2", "--range", "actor_lr=1e-4..1e-2:log"], "--seeds > 1"),
+        (["sac", "--search", "optuna", "--range", "actor_lr=1e-2..1e-4"], "LOW < HIGH"),
+        (["sac", "--scheduler", "hyperband"], "asha"),
+        (["--resume", str(tmp_path)], "holds no sweep"),
+    ]
+    for args, expected in cases:
+        proc = cli_popen(["sweep", *args], tmp_path)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 2 and expected in err and "Traceback" not in err, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "a").exists()
