@@ -502,7 +502,7 @@ def cmd_sweep(argv: list[str]) -> int:
     p.add_argument("--address", default=None, help="a running Ray cluster (`ray start --head`), e.g. 10.0.0.1:6379")
     p.add_argument("--resume", default=None, help="continue the interrupted sweep in this directory")
     args, rest = p.parse_known_args(argv)
-    from hrlkit.sweep import SPEC_FILE, SweepSpec, _parse_values, check_spec, default_out, print_summary, run_sweep
+    from hrlkit.sweep import SPEC_FILE, SweepSpec, _parse_values, check_spec, default_out, run_sweep
 
     try:
         import ray  # noqa: F401
@@ -517,9 +517,8 @@ def cmd_sweep(argv: list[str]) -> int:
         import json
 
         spec = SweepSpec(**json.loads((out / SPEC_FILE).read_text()))
-        run_sweep(spec, address=args.address, num_cpus=args.cpus, resume=True)
-        print_summary(out)
-        return 0
+        spec.out = str(out.resolve())  # where the sweep is now, should it have moved
+        return _sweep_ending(out, run_sweep(spec, address=args.address, num_cpus=args.cpus, resume=True))
     if args.algo is None:
         raise HrlkitError("missing ALGO: hrlkit sweep ALGO [--env ID] --seeds N [--grid FIELD=V1,V2] ...")
     from hrlkit.algorithms import algorithm_class
@@ -539,8 +538,20 @@ def cmd_sweep(argv: list[str]) -> int:
         max_concurrent=args.max_concurrent, max_failures=args.max_failures, out=str(out.resolve()),
     )  # fmt: skip
     check_spec(spec)
-    run_sweep(spec, address=args.address, num_cpus=args.cpus)
+    return _sweep_ending(out, run_sweep(spec, address=args.address, num_cpus=args.cpus))
+
+
+def _sweep_ending(out: Path, unfinished: int) -> int:
+    from hrlkit.sweep import print_summary
+
     print_summary(out)
+    if unfinished:
+        print(
+            f"hrlkit: interrupted with {unfinished} trials unfinished (each keeps its checkpoints): continue with "
+            f"`hrlkit sweep --resume {out}`",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 

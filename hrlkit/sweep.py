@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -205,8 +207,9 @@ def check_spec(spec: SweepSpec) -> None:
             raise HrlkitError("a scheduler or search decides on evaluations: set --eval-freq > 0")
 
 
-def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None = None, resume: bool = False) -> Path:
-    """Run (or, `resume`, continue) the sweep; return OUT. Trials' run dirs: OUT/runs; the report: OUT/report."""
+def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None = None, resume: bool = False) -> int:
+    """Run (or, `resume`, continue) the sweep; return how many trials it left unfinished (interrupted by Ctrl-C:
+    `--resume` continues them). Trials' run dirs: OUT/runs; the report of what ran: OUT/report."""
     import logging
 
     import ray
@@ -222,7 +225,7 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
     if address:
         ray.init(address=address, **init)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **init)
+        ray.init(address="local", num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, **init)
     try:
         trainable = tune.with_resources(
             tune.with_parameters(train_trial, spec=asdict(spec)), {"cpu": spec.cpus_per_trial}
@@ -239,10 +242,18 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
             tuner = tune.Tuner(
                 trainable, param_space=_param_space(spec), tune_config=_tune_config(spec), run_config=run_config
             )
+        before = signal.getsignal(signal.SIGINT)
         results = tuner.fit()
+        # Tune handles Ctrl-C during fit (saves its state, stops the trials) and then puts the previous handler back;
+        # a fit that ran to the end leaves its own handler installed.
+        main_thread = threading.current_thread() is threading.main_thread()
+        interrupted = main_thread and signal.getsignal(signal.SIGINT) is before
+        if main_thread:
+            signal.signal(signal.SIGINT, before)
     finally:
         ray.shutdown()
     errors = [r for r in results if r.error is not None]
+    unfinished = _unfinished(out / "runs", len(results)) if interrupted else 0
     runs = sorted(p for p in (out / "runs").iterdir() if (p / "progress.csv").is_file())
     if runs:
         from hrlkit.report import make_report
@@ -254,7 +265,21 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
             f"{len(errors)} of {len(results)} trials failed after {spec.max_failures} restarts (first: {first}); the "
             f"others' run dirs and the report are in {out}; fix the cause, then `hrlkit sweep --resume {out}`"
         )
-    return out
+    return unfinished
+
+
+def _unfinished(runs_dir: Path, n_trials: int) -> int:
+    """Trials short of their budget (at least one: a trial that had not started has no run dir yet)."""
+    from hrlkit.plotting import load_progress
+
+    done = 0
+    for run in runs_dir.iterdir() if runs_dir.is_dir() else ():
+        try:
+            steps = load_progress(run)["time/env_steps"]
+            done += int(steps[-1] >= _planned_total(run, -1) >= 0)
+        except (HrlkitError, KeyError):
+            pass
+    return max(1, n_trials - done)
 
 
 def _columns(runs: list[Path]) -> set[str]:

@@ -157,31 +157,61 @@ def test_asha_ends_trailing_trials_early(cluster: str, tmp_path: Path) -> None:
         assert (out / "runs" / name / "checkpoints" / str(last[name])).is_dir()
 
 
-def test_a_killed_trial_is_restarted_and_matches_an_uninterrupted_run(cluster: str, tmp_path: Path) -> None:
-    out = tmp_path / "killed"
-    env = _ray_env()
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What an uninterrupted `hrlkit train` of the trials below logs (seed 3, 2000 env steps, one thread as a trial)."""
+    run_dir = tmp_path_factory.mktemp("reference") / "run"
+    args = ["train", "sac", *TRIAL, "--total-env-steps", "2000", "--seed", "3", "--torch-threads", "1",
+            "--run-dir", str(run_dir), "--no-progress"]  # fmt: skip
+    result = run_cli(args, run_dir.parent)
+    assert result.returncode == 0, result.describe()
+    return run_dir
+
+
+def start_sweep(out: Path, cluster: str) -> subprocess.Popen:
     args = [sys.executable, "-m", "hrlkit.cli", "sweep", "sac", *TRIAL, "--total-env-steps", "2000", "--seed", "3",
             "--address", cluster, "--out", str(out)]  # fmt: skip
-    proc = subprocess.Popen(args, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    killed = None
+    return subprocess.Popen(
+        args, cwd=out.parent, env=_ray_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_mid_run(out: Path, proc: subprocess.Popen) -> Path:
+    """The trial's run dir, once it holds the checkpoint of 600 env steps and not yet the last one (2000)."""
     deadline = time.monotonic() + 240
-    while killed is None and time.monotonic() < deadline and proc.poll() is None:
+    while time.monotonic() < deadline and proc.poll() is None:
         runs = list((out / "runs").glob("*")) if (out / "runs").is_dir() else []
         if runs and (runs[0] / "checkpoints" / "600").is_dir() and not (runs[0] / "checkpoints" / "2000").exists():
-            pid = int((runs[0] / ".lock").read_text().split()[0])
-            os.kill(pid, signal.SIGKILL)  # the trial's worker process, mid-run
-            killed = pid
+            return runs[0]
         time.sleep(0.05)
+    raise AssertionError(f"the trial was never caught mid-run: {proc.communicate()}")
+
+
+def test_a_killed_trial_is_restarted_and_matches_an_uninterrupted_run(
+    cluster: str, tmp_path: Path, reference: Path
+) -> None:
+    out = tmp_path / "killed"
+    proc = start_sweep(out, cluster)
+    run = wait_mid_run(out, proc)
+    os.kill(int((run / ".lock").read_text()), signal.SIGKILL)  # the trial's worker process, mid-run
     _, err = proc.communicate(timeout=300)
-    assert killed is not None, "the trial was never caught mid-run"
     assert proc.returncode == 0, err[-3000:]
-    (run,) = (out / "runs").iterdir()
-    ref = run_cli(["train", "sac", *TRIAL, "--total-env-steps", "2000", "--seed", "3", "--torch-threads", "1",
-                   "--run-dir", str(tmp_path / "ref"), "--no-progress"], tmp_path)  # fmt: skip
-    assert ref.returncode == 0, ref.describe()
-    assert_same_progress(run, tmp_path / "ref")
-    results = tune_results(out)[run.name]
-    assert results[-1]["env_steps"] == 2000
+    assert_same_progress(run, reference)  # Tune restarted it; it resumed from its checkpoint, exactly
+    assert tune_results(out)[run.name][-1]["env_steps"] == 2000
+
+
+def test_an_interrupted_sweep_resumes(cluster: str, tmp_path: Path, reference: Path) -> None:
+    out = tmp_path / "interrupted"
+    proc = start_sweep(out, cluster)
+    run = wait_mid_run(out, proc)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C: Tune saves its state and stops the trial
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-3000:]
+    assert f"hrlkit sweep --resume {out}" in err and "1 trials unfinished" in err
+    assert not (run / "checkpoints" / "2000").exists()
+    resumed = sweep(["--resume", str(out)], tmp_path, cluster)
+    assert "IQM" in resumed.stderr
+    assert_same_progress(run, reference)
 
 
 def test_bad_sweeps_end_in_one_line_before_ray_starts(tmp_path: Path) -> None:
