@@ -1,4 +1,4 @@
-"""Learning curves across seeds: read each run's `progress.csv`, group seeds by (algo, env), plot mean and 95% CI.
+"""Learning curves across seeds: read each run's `progress.csv`, group seeds by (algo, env), plot IQM and 95% CI.
 
 A run directory holds `progress.csv` (one row per log dump, `time/env_steps` first, an empty cell where a metric was
 not recorded in that row) and `config.yaml` (`algo: td3`, `run: {env: Pendulum-v1, seed: 0, ...}`).
@@ -7,8 +7,8 @@ Seeds log at different env steps (evaluation and episode ends do not line up), s
 interpolated onto one shared grid of env steps before averaging. The grid stops at the shortest run's last logged step:
 past it some seeds have no data and the mean would silently change which seeds it averages.
 
-The interval is a Student-t confidence interval of the mean across seeds, `mean ± t_{0.975, n-1} · s / sqrt(n)`, with
-`s` the sample standard deviation (ddof=1). scipy is not a dependency, so the quantiles come from a small table.
+The curve is the interquartile mean (IQM) across seeds and the band its 95 % stratified-bootstrap interval, the numbers
+`hrlkit report` gives (rliable; `aggregate`).
 
 Trajectory maps (`plot_trajectories`): a top-down view of a maze, its walls as grey squares (`maze_walls`), and the
 evaluation episodes `hrlkit eval` recorded: each path as a line from its start (circle) towards the goal (star), and the
@@ -18,7 +18,6 @@ subgoals the high level chose as crosses, each joined by a thin line to where th
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,21 +38,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 STEP_KEY = "time/env_steps"
 DEFAULT_METRICS = ("eval/success_rate", "eval/mean_return", "rollout/ep_rew_mean")
 
-# Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30 (index df - 1); 1.96 (normal) beyond.
-T_975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
-
 Curve = tuple[np.ndarray, np.ndarray]  # (env_steps (N,), values (N,)) of one seed
-
-
-def t_quantile_975(df: int) -> float:
-    """The 0.975 quantile of Student's t with `df` degrees of freedom (table for 1..30, 1.96 beyond)."""
-    if df < 1:
-        raise ValueError(f"t quantile needs df >= 1, got {df}")
-    return T_975[df - 1] if df <= len(T_975) else 1.96
 
 
 # ----------------------------------------------------------------------------------------------------- reading runs
@@ -169,32 +154,42 @@ def common_grid(curves: Sequence[Curve], num: int = 200) -> np.ndarray:
     return np.linspace(start, stop, num if stop > start else 1)  # (G,)
 
 
-def aggregate(curves: Sequence[Curve], grid: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean across seeds and its 95% Student-t confidence interval, on `grid`.
+def aggregate(
+    curves: Sequence[Curve], grid: np.ndarray, reps: int = 2000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The interquartile mean (IQM) across seeds and its 95 % stratified-bootstrap interval, on `grid`: the numbers
+    `hrlkit report` gives (rliable, `hrlkit.report.interval_estimates`).
 
     Each curve is linearly interpolated at the grid points (`np.interp`, so points outside a curve's range take its
-    end values; use `common_grid` to stay inside). With n seeds and per-point sample std s (ddof=1):
-        half_width = t_{0.975, n-1} * s / sqrt(n);  low, high = mean -+ half_width.
-    A single seed has no spread estimate: low == high == mean.
+    end values; use `common_grid` to stay inside). At each grid point the IQM is the mean of the middle 50 % of the
+    seeds' values (`scipy.stats.trim_mean(values, 0.25)`: with fewer than 4 seeds nothing is cut, and it is the mean);
+    the interval is the 2.5-97.5 percentile range of the IQM over `reps` resamples of the seeds, drawn independently at
+    each grid point from a generator seeded with `seed`, so a plot is the same each time. A single seed has no spread
+    to resample: low == high == its curve. A percentile interval stays within the values the seeds took (a success
+    rate's band within [0, 1]).
 
     Args:
         curves: one (env_steps (N_i,), values (N_i,)) pair per seed, env steps increasing, no NaN.
         grid: env steps to evaluate at, shape (G,).
 
     Returns:
-        mean, low, high, each of shape (G,).
+        iqm, low, high, each of shape (G,).
     """
+    from scipy.stats import trim_mean
+
     grid = np.asarray(grid, dtype=np.float64)
     assert grid.ndim == 1, f"grid must be 1-D, got shape {grid.shape}"
     if not curves:
         raise ValueError("aggregate needs at least one curve")
     ys = np.stack([np.interp(grid, np.asarray(x, float), np.asarray(y, float)) for x, y in curves])  # (n, G)
-    n = ys.shape[0]
-    mean = ys.mean(axis=0)  # (G,)
-    if n == 1:
-        return mean, mean.copy(), mean.copy()
-    half_width = t_quantile_975(n - 1) * ys.std(axis=0, ddof=1) / math.sqrt(n)  # (G,)
-    return mean, mean - half_width, mean + half_width
+    iqm = trim_mean(ys, 0.25, axis=0)  # (G,)
+    if ys.shape[0] == 1:
+        return iqm, iqm.copy(), iqm.copy()
+    from hrlkit.report import interval_estimates
+
+    _, intervals = interval_estimates({"curve": ys}, lambda m: trim_mean(m, 0.25, axis=0), reps, seed)
+    low, high = np.asarray(intervals["curve"], np.float64)
+    return iqm, np.minimum(low, iqm), np.maximum(high, iqm)
 
 
 def run_seed(run_dir: Path) -> str:
@@ -247,7 +242,7 @@ def default_metric(progresses: Sequence[dict[str, np.ndarray]], runs: Sequence[P
 def plot_learning_curves(
     run_dirs: Iterable[str | Path], out: str | Path, metric: str | None = None, labels: Mapping[Path, str] | None = None
 ) -> Path:
-    """Plot one mean curve with a 95% CI band per (algo, env) group of seeds; one panel per env. Save a PNG.
+    """Plot one IQM curve with its 95% bootstrap band per (algo, env) group of seeds; one panel per env. Save a PNG.
 
     Args:
         run_dirs: run directories (each with `progress.csv` and, ideally, `config.yaml`).
@@ -281,8 +276,6 @@ def plot_learning_curves(
             curves = [seed_curve(progress[run], metric, run) for run in runs]
             grid = common_grid(curves)
             mean, low, high = aggregate(curves, grid)
-            if metric.endswith("rate"):  # success rates live in [0, 1]; a t interval of 2-3 seeds reaches far past
-                low, high = np.clip(low, 0.0, 1.0), np.clip(high, 0.0, 1.0)
             n, seeds = len(curves), len({run_seed(run) for run in runs})
             count = f"{seeds} seed{'s' if seeds != 1 else ''}" + (f", {n} runs" if n != seeds else "")
             end = max(float(x[-1]) for x, _ in curves)
@@ -290,7 +283,7 @@ def plot_learning_curves(
             few = len(grid) == 1 or min(len(x) for x, _ in curves) < 3  # a curve of 1-2 points: show the points
             (line,) = ax.plot(grid, mean, marker="o" if few else None, label=f"{algo} ({count}{cut})")
             if n > 1:
-                band = "95% CI of the mean" if not any_band else None
+                band = "95% bootstrap CI of the IQM" if not any_band else None
                 ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.25, linewidth=0, label=band)
                 any_band = True
         ax.set_title(env)
