@@ -75,7 +75,8 @@ def resolve_trial_config(spec: SweepSpec, seed: int, values: dict[str, Any]) -> 
     for key, value in values.items():
         set_value(tc, key, value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value))
     set_value(tc, "run.seed", str(seed))
-    if "torch_threads" not in " ".join(spec.flags) and not any("torch_threads" in k for k in values):
+    given = " ".join(spec.flags).replace("-", "_") + " " + " ".join(values)
+    if "torch_threads" not in given:
         tc.run.torch_threads = max(1, int(spec.cpus_per_trial))  # a trial's threads are its CPUs, not the node's
     return tc
 
