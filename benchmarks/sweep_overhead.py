@@ -104,7 +104,7 @@ def main() -> None:
 | ideal on {args.cpus} CPUs (sum / {args.cpus}) | {ideal:.1f} s |
 | `hrlkit sweep --seeds {args.runs} --cpus {args.cpus}` (Ray's start-up and the report included) | {sweep:.1f} s: **{sweep / ideal:.3f} x the ideal** |
 
-Ray's resident memory (a local `ray.init(num_cpus={args.cpus})` with no trial running, the RSS of its processes
+Ray's resident memory (a local `ray.init(num_cpus={args.cpus})` with no trial running, the RSS of its processes and the driver
 summed): {memory:.0f} MiB. {watch.note()} {versions_line()}
 """
     print(body)
