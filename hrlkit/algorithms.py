@@ -20,7 +20,9 @@ Structure: `Algorithm` (build, learn, predict, save, load, resume) with two fami
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -192,9 +194,31 @@ class Algorithm:
     def _build(self, resume_step: int | None, env_instance: gym.Env | None, defer_run_dir: bool = False) -> None:
         run = self.config.run
         check_run_config(run)
-        if run.torch_threads > 0:
-            torch.set_num_threads(run.torch_threads)
-        torch.manual_seed(run.seed)
+        # The networks are initialised from the run's seed in the run's own torch state (`_run_state`): the process's
+        # generator and thread count are as they were once the model is built.
+        with self._run_state(torch.Generator().manual_seed(run.seed).get_state()):
+            self._build_parts(resume_step, env_instance, defer_run_dir)
+
+    @contextlib.contextmanager
+    def _run_state(self, torch_rng: torch.Tensor | None = None) -> Iterator[None]:
+        """The run's process-wide torch settings while it builds or trains: its thread count and its own state of
+        torch's global generator (which the networks' initialisation and sampling draw from; a checkpoint saves it).
+        Outside, the process's own are put back, so that runs built or trained one after another in one process (two
+        models in a notebook, trials sharing a Ray worker) do not draw from each other's generator."""
+        outer_rng, outer_threads = torch.get_rng_state(), torch.get_num_threads()
+        threads = self.config.run.torch_threads
+        try:
+            if threads > 0:
+                torch.set_num_threads(threads)
+            torch.set_rng_state(torch_rng if torch_rng is not None else self._torch_rng)
+            yield
+        finally:
+            self._torch_rng = torch.get_rng_state()
+            torch.set_rng_state(outer_rng)
+            torch.set_num_threads(outer_threads)
+
+    def _build_parts(self, resume_step: int | None, env_instance: gym.Env | None, defer_run_dir: bool) -> None:
+        run = self.config.run
         if env_instance is not None:
             if run.n_envs != 1:
                 raise HrlkitError(
@@ -292,7 +316,8 @@ class Algorithm:
             )
         callbacks = CallbackList([_EvalLine(self), as_callback(callback)])
         callbacks.on_start(self)
-        self.state = self._train(callbacks, progress_bar)
+        with self._run_state():
+            self.state = self._train(callbacks, progress_bar)
         callbacks.on_end(self.env_steps, self.state.stopped)
         return self
 
@@ -449,7 +474,7 @@ class Algorithm:
                 model.agent.load_replay_state(replay)
         elif model_cls._needs_stored_experience(config):
             raise HrlkitError(f"checkpoint {ckpt} has no replay.npz: it cannot resume exactly")
-        with restoring(ckpt, "loop"):
+        with restoring(ckpt, "loop"), model._run_state():  # the checkpoint's generator state becomes the run's
             model.state = LoopState.from_tree(loop_state)
             model.state.check_fits(model.envs, step)
             restore_episodes(model.envs, model.state)

@@ -88,3 +88,22 @@ def test_the_api_applies_the_env_preset_as_the_cli_does(capsys: pytest.CaptureFi
     assert other.config.replay.learning_starts == 10_000
     with pytest.raises(HrlkitError, match="unknown preset 'nope'"):
         SAC("Pendulum-v1", verbose=0, preset="nope")
+
+
+def test_runs_in_one_process_keep_their_own_torch_state() -> None:
+    """Two models trained in turns in one process (a notebook, Ray trials sharing a worker) each learn what they would
+    alone: each run has its own state of torch's global generator and its own thread count while it builds or trains,
+    and the process's are left as they were. Before, the second model's draws moved the first one's generator."""
+    import torch
+
+    settings = {**SMALL, "preset": False, "verbose": 0, "learning_starts": 50, "hidden": (16,), "batch_size": 16}
+    torch.manual_seed(123)
+    before, threads = torch.get_rng_state(), torch.get_num_threads()
+    a, b = SAC("Pendulum-v1", seed=0, **settings), SAC("Pendulum-v1", seed=1, **settings)
+    for n in (100, 200, 300):
+        a.learn(n)
+        b.learn(n)
+    alone = SAC("Pendulum-v1", seed=0, **settings).learn(300)
+    assert torch.equal(torch.get_rng_state(), before) and torch.get_num_threads() == threads
+    weights, expected = a.agent.learner.state_dict(), alone.agent.learner.state_dict()
+    assert all(torch.equal(weights[k], expected[k]) for k in expected)
