@@ -15,7 +15,7 @@ from hrlkit.errors import HrlkitError
 USAGE = """hrlkit train ALGO [--env ID] [--preset NAME] [--total-env-steps N] [--seed S] [--run-dir DIR [--overwrite]]
                   [--init-from RUN_DIR[/checkpoints/STEP]] [--resume RUN_DIR] [--dry-run]
                   [--group.field VALUE ...]     (hrlkit train ALGO --help lists every field)
-hrlkit eval RUN_DIR [--episodes N] [--video [--gif]] [--checkpoint STEP] [--seed S] [--out DIR]
+hrlkit eval RUN_DIR [--episodes N] [--video [--gif]] [--checkpoint STEP] [--seed S] [--out DIR] [--env-kwargs YAML]
 hrlkit plot RUN_DIR ... [--out FILE] [--metric KEY | --trajectories]
 hrlkit sweep ALGO [--env ID] [--seeds N] [--grid FIELD=V1,V2 ...] [--search optuna --range FIELD=LOW..HIGH[:log]
                   --samples K] [--scheduler asha] [--metric KEY --mode max|min] [--cpus-per-trial C]
@@ -262,6 +262,11 @@ def cmd_eval(argv: list[str]) -> int:
     p.add_argument(
         "--out", default=None, help="directory for the results (default: RUN_DIR/eval); e.g. a read-only run"
     )
+    p.add_argument(
+        "--env-kwargs", default=None,
+        help="a YAML mapping over the run's evaluation env kwargs, e.g. '{goal_moved: true}' (Four Rooms after the "
+        "goal moved)",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.gif and not args.video:
         raise HrlkitError("--gif chooses the format of --video: add --video (or drop --gif)")
@@ -271,7 +276,7 @@ def cmd_eval(argv: list[str]) -> int:
         raise HrlkitError(f"--seed = {args.seed}: it must be in 0 .. 2^32 - 1")
     result, video, trajectories = _evaluate_run(
         args.run_dir, args.episodes, args.checkpoint, args.seed, args.stochastic, args.video, args.gif, args.env,
-        args.out,
+        args.out, _yaml_mapping(args.env_kwargs, "--env-kwargs") if args.env_kwargs is not None else None,
     )  # fmt: skip
     print(f"trajectories: {trajectories}", file=sys.stderr)
     if video is not None:
@@ -279,6 +284,18 @@ def cmd_eval(argv: list[str]) -> int:
     # stdout holds one JSON object and nothing else: `hrlkit eval RUN | jq .mean_return`
     print(json.dumps({**result, "trajectories": str(trajectories), "video": None if video is None else str(video)}))
     return 0
+
+
+def _yaml_mapping(text: str, flag: str) -> dict[str, Any]:
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = None
+    if not isinstance(value, dict):
+        raise HrlkitError(f"{flag} {text!r}: give a YAML mapping, e.g. {flag} '{{goal_moved: true}}'")
+    return value
 
 
 def _eval_dir(run_dir: str | Path, ckpt: Path) -> Path:
@@ -302,9 +319,10 @@ def _evaluate_run(
     gif: bool = False,
     env_id: str | None = None,
     out: str | Path | None = None,
+    env_kwargs_over: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], Path | None, Path]:
     """Evaluate a run's checkpoint; write results_<step>.json, trajectories_<step>.npz and the video to its eval dir
-    (or `out`)."""
+    (or `out`). `env_kwargs_over` updates the run's evaluation env kwargs."""
     from hrlkit.algorithms import Algorithm
     from hrlkit.envs.make import make_eval_env
     from hrlkit.training.checkpoint import find_checkpoint, read_meta
@@ -320,6 +338,9 @@ def _evaluate_run(
     run_cfg = meta["config"]["run"]
     env_kwargs = run_cfg.get("eval_env_kwargs")
     env_kwargs = run_cfg["env_kwargs"] if env_kwargs is None else env_kwargs
+    if env_kwargs_over:
+        env_kwargs = {**(env_kwargs or {}), **env_kwargs_over}
+        run_cfg = {**run_cfg, "eval_env_kwargs": env_kwargs}
     env = make_eval_env(run_cfg, render_mode="rgb_array" if video else None)
     out_dir = _eval_dir(run_dir, ckpt) if out is None else Path(out)
     try:
@@ -340,7 +361,7 @@ def _evaluate_run(
         success_distances=tuple(run_cfg.get("eval_success_distances", ())),
     )  # fmt: skip
     env.close()
-    result.update(checkpoint_env_steps=step, episodes=episodes)
+    result.update(checkpoint_env_steps=step, episodes=episodes, env_kwargs=env_kwargs)
     results = out_dir / f"results_{step}.json"
     n = 1
     while results.exists():  # an earlier evaluation of this checkpoint (other seeds, episodes) is kept

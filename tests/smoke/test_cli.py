@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.nan_env import NAN_AFTER
@@ -304,3 +305,26 @@ def test_a_user_env_in_the_working_directory_trains_evaluates_and_plots(tmp_path
     assert json.loads(evaluated.stdout)["mean_length"] == 50
     plotted = run("plot", "run", "--out", "curve.png", "--metric", "rollout/ep_rew_mean")
     assert plotted.returncode == 0, plotted.stderr
+
+
+def test_eval_with_env_kwargs_sees_four_rooms_after_the_goal_moved(tmp_path: Path) -> None:
+    """`hrlkit eval RUN --env-kwargs '{goal_moved: true}'`: the moved goal from the CLI (it took the Python API)."""
+    from hrlkit import OptionCritic
+    from hrlkit.envs.toy.four_rooms import FourRoomsEnv
+    from hrlkit.training.evaluate import load_trajectories
+
+    model = OptionCritic("hrlkit/FourRooms-v0", verbose=0, tensorboard=False, run_dir=tmp_path / "run",
+                         torch_threads=1, learning_starts=50, checkpoint_freq=100).learn(100)  # fmt: skip
+    model.close()
+    moved = FourRoomsEnv().moved_goal  # goal_seed 0, the preset's
+    result = run_cli(["eval", "run", "--episodes", "2", "--env-kwargs", "{goal_moved: true}"], tmp_path)
+    assert result.returncode == 0, result.describe()
+    summary = json.loads(result.stdout)
+    assert summary["env_kwargs"]["goal_moved"] is True and summary["episodes"] == 2
+    trajectories, meta = load_trajectories(tmp_path / summary["trajectories"])
+    assert meta["env_kwargs"]["goal_moved"] is True
+    assert [int(np.ravel(t.goal)[0]) for t in trajectories] == [moved, moved]  # each episode's goal: the moved one
+    for bad in ("[1, 2]", "{unclosed"):
+        refused = run_cli(["eval", "run", "--env-kwargs", bad], tmp_path)
+        assert refused.returncode == 2 and "give a YAML mapping" in refused.stderr, refused.describe()
+        assert len(refused.stderr.strip().splitlines()) == 1

@@ -208,6 +208,14 @@ def test_goal_change_zero_disables_and_goal_kwarg_overrides():
         FourRoomsEnv(goal=104)
 
 
+def test_goal_moved_uses_the_moved_goal_from_the_first_episode():
+    # the moved goal of the same goal_seed, whatever the episode count: a run trained through the move is evaluated on
+    # the goal it ended with
+    trained = FourRoomsEnv(goal_seed=3)
+    env = FourRoomsEnv(goal_seed=3, goal_moved=True)
+    assert [env.reset(seed=k)[1]["goal"] for k in range(3)] == [trained.moved_goal] * 3 != [62] * 3
+
+
 # ---- Four Rooms: seeding and rendering ----
 
 

@@ -80,6 +80,9 @@ class FourRoomsEnv(gym.Env):
             `goal_change_episodes` episodes; pass `goal_change_episodes=0` to keep it for good.
         success_prob: probability that the chosen direction is taken (the paper's 2/3); the rest is spread evenly
             over the other three directions.
+        goal_moved: every episode uses `moved_goal` (the goal of the same `goal_seed` after the move), from the first:
+            to evaluate a run trained through the goal change on its moved goal (`hrlkit eval RUN --env-kwargs
+            '{goal_moved: true}'`).
         render_mode: None, "rgb_array" (208x208x3 uint8, 16 pixels per cell) or "ansi".
 
     Attributes:
@@ -114,6 +117,7 @@ class FourRoomsEnv(gym.Env):
         goal_seed: int = 0,
         goal: int | None = None,
         success_prob: float = 2 / 3,
+        goal_moved: bool = False,
         render_mode: str | None = None,
     ) -> None:
         if goal is not None and not 0 <= goal < self.N_CELLS:
@@ -130,6 +134,7 @@ class FourRoomsEnv(gym.Env):
         candidates = [c for c in self.LOWER_RIGHT_ROOM if c != self.initial_goal]
         self.moved_goal = int(candidates[np.random.default_rng(goal_seed).integers(len(candidates))])
         self.success_prob = float(success_prob)
+        self.goal_moved = bool(goal_moved)
         self.observation_space = gym.spaces.Discrete(self.N_CELLS)
         self.action_space = gym.spaces.Discrete(4)
         self.render_mode = render_mode
@@ -159,7 +164,7 @@ class FourRoomsEnv(gym.Env):
 
     def goal_for_episode(self, episode: int) -> int:
         """Goal cell index of episode `episode` (numbered from 0): the initial goal, then `moved_goal`."""
-        if self.goal_change_episodes > 0 and episode >= self.goal_change_episodes:
+        if self.goal_moved or self.goal_change_episodes > 0 and episode >= self.goal_change_episodes:
             return self.moved_goal
         return self.initial_goal
 
