@@ -285,7 +285,13 @@ def snapshot(root: Path) -> dict[str, bytes]:
 
 # ------------------------------------------------------------------------------------ running a command on one
 def _child(args: list[str], conn, file_size_limit: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    import torch
+
     from hrlkit.cli import main
+
+    # A forked child cannot use the OpenMP thread pool its parent started (a model built at 2 threads in the pytest
+    # process): its first parallel op would wait for threads that were not copied. One thread never touches the pool.
+    torch.set_num_threads(1)
 
     if file_size_limit is not None:  # a disk that fills: writes past the limit fail with EFBIG
         import resource
