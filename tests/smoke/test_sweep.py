@@ -147,13 +147,16 @@ def test_a_grid_of_seeds_and_values_on_two_nodes(cluster: str, tmp_path: Path) -
 
 
 def test_asha_ends_trailing_trials_early(cluster: str, tmp_path: Path) -> None:
+    # One trial at a time, in the grid's order: ASHA compares each with those before it at the same rung, so which
+    # trials it stops is fixed (the runs are seeded). Two at once made it depend on which reported first: trials that
+    # arrive at a rung in rising order of return all continue, and the test failed about once in two runs.
     out = tmp_path / "asha"
-    sweep(["sac", *TRIAL, "--total-env-steps", "800", "--grid", "algo.actor_lr=1e-2,1e-3,3e-4,1e-4",
-           "--scheduler", "asha", "--grace-period", "200", "--max-concurrent", "2", "--out", str(out)],
+    sweep(["sac", *TRIAL, "--total-env-steps", "600", "--grid", "algo.actor_lr=1e-2,1e-3,3e-4,1e-4",
+           "--scheduler", "asha", "--grace-period", "200", "--max-concurrent", "1", "--out", str(out)],
           tmp_path, cluster)  # fmt: skip
     last = {name: rows[-1]["env_steps"] for name, rows in tune_results(out).items()}
-    assert max(last.values()) == 800, last
-    stopped = [name for name, steps in last.items() if steps < 800]
+    assert max(last.values()) == 600, last
+    stopped = [name for name, steps in last.items() if steps < 600]
     assert stopped, f"ASHA let every trial run to the end: {last}"
     for name in stopped:  # a stopped trial's run dir ends where Tune last heard of it, with its checkpoint
         rows = read_progress(out / "runs" / name)
