@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from hrlkit.errors import HrlkitError
-from hrlkit.plotting import STEP_KEY, default_metric, load_progress, run_key
+from hrlkit.plotting import default_metric, load_progress, run_key, seed_curve
 
 AGGREGATES = ("IQM", "mean", "median", "optimality gap")
 SWEEP_FILE = "sweep.json"
@@ -174,20 +174,13 @@ def read_groups(runs: Sequence[Path], metric: str | None) -> tuple[list[Group], 
     labels = config_labels(runs)
     groups: dict[tuple[str, str, str], Group] = {}
     for run, progress in zip(runs, progresses, strict=True):
-        if metric not in progress:
-            raise HrlkitError(
-                f"{run / 'progress.csv'} has no column {metric!r}; choose --metric from: {', '.join(sorted(progress))}"
-            )
-        x, y = progress[STEP_KEY], progress[metric]
-        keep = ~(np.isnan(x) | np.isnan(y))
-        if not keep.any():
-            raise HrlkitError(f"{run} never recorded {metric!r}: train it longer, leave it out, or pick --metric")
+        x, y = seed_curve(progress, metric, run)  # where both are recorded, by env step
         algo, env = run_key(run)
         key = (algo, env, labels[run])
         group = groups.setdefault(key, Group(*key))
         group.runs.append(run)
-        group.scores.append(float(y[keep][-1]))
-        group.curves.append((x[keep], y[keep]))
+        group.scores.append(float(y[-1]))
+        group.curves.append((x, y))
     return list(groups.values()), metric
 
 
@@ -277,10 +270,7 @@ def _write_markdown(path: Path, result: dict[str, Any], scores: dict[str, np.nda
 
 
 def _plot(out: Path, scores: dict[str, np.ndarray], table: dict[str, Any], curves: dict[str, Any], metric: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # headless: hrlkit.plotting chose the Agg backend
 
     library, _ = _rliable()
     names = list(scores)
