@@ -14,8 +14,8 @@ from hrlkit.envs import toy as _toy  # noqa: E402,F401  (registers the bundled e
 # `import hrlkit` for the bundled envs start in a fraction of a second.
 _LAZY = {
     **dict.fromkeys(
-        ["DDPG", "DQN", "HDQN", "HIRO", "NPG", "PPO", "SAC", "TD3", "TRPO", "VPG", "Algorithm", "OptionCritic",
-         "QLearning", "SACDiscrete"],
+        ["DAC", "DDPG", "DQN", "HDQN", "HIRO", "NPG", "PPO", "PPOC", "SAC", "TD3", "TRPO", "VPG", "Algorithm",
+         "OptionCritic", "QLearning", "SACDiscrete"],
         "hrlkit.algorithms",
     ),
     "evaluate": "hrlkit.training.evaluate",
@@ -38,6 +38,6 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "DDPG", "DQN", "HDQN", "HIRO", "NPG", "PPO", "SAC", "TD3", "TRPO", "VPG", "Algorithm", "OptionCritic", "QLearning",
-    "SACDiscrete", "__version__", "evaluate",
+    "DAC", "DDPG", "DQN", "HDQN", "HIRO", "NPG", "PPO", "PPOC", "SAC", "TD3", "TRPO", "VPG", "Algorithm",
+    "OptionCritic", "QLearning", "SACDiscrete", "__version__", "evaluate",
 ]  # fmt: skip

@@ -37,6 +37,7 @@ from hrlkit.agents.hdqn import HDQNAgent, HDQNConfig
 from hrlkit.agents.her import HindsightRelabel, check_goal_space, env_goal_functions
 from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.agents.option_critic import OptionCriticAgent, OptionCriticConfig
+from hrlkit.agents.option_rollout import OptionRolloutAgent
 from hrlkit.agents.rollout import RolloutAgent
 from hrlkit.agents.tabular import TabularAgent
 from hrlkit.buffers import ReplayBuffer
@@ -56,6 +57,7 @@ from hrlkit.config import (
 from hrlkit.envs.make import FiniteCheck, make_eval_env, make_vec_env
 from hrlkit.errors import HrlkitError
 from hrlkit.learners import DDPGConfig, DQNConfig, DQNLearner, SACConfig, SACLearner, TD3Config, TD3Learner
+from hrlkit.learners.option_ppo import DACConfig, DACLearner, PPOCConfig, PPOCLearner
 from hrlkit.learners.ppo import PPOConfig, PPOLearner
 from hrlkit.learners.qlearning import QLearningConfig, QLearningLearner
 from hrlkit.learners.sac_discrete import SACDiscreteConfig, SACDiscreteLearner
@@ -702,6 +704,29 @@ class VPG(_RolloutOnPolicy):
     learner_cls = VPGLearner
 
 
+class _OptionRollout(_RolloutOnPolicy):
+    def _make_agent(self) -> OptionRolloutAgent:
+        run, cfg = self.config.run, self.config.algo_config
+        learner = self.learner_cls(self.observation_space, self.action_space, cfg, device=run.device)
+        return OptionRolloutAgent(learner, cfg, run.n_envs, run.seed)
+
+
+class PPOC(_OptionRollout):
+    """PPOC: Option-Critic with PPO's clipped objective for the intra-option policies (`hrlkit.learners.option_ppo`)."""
+
+    name = "ppoc"
+    config_cls = PPOCConfig
+    learner_cls = PPOCLearner
+
+
+class DAC(_OptionRollout):
+    """DAC: options as two augmented MDPs, each learned by PPO (`hrlkit.learners.option_ppo`)."""
+
+    name = "dac"
+    config_cls = DACConfig
+    learner_cls = DACLearner
+
+
 class HDQN(OffPolicyAlgorithm):
     """h-DQN: a meta-controller picking subgoal states for a goal-conditioned controller, two DQNs
     (`hrlkit.agents.hdqn`)."""
@@ -758,6 +783,8 @@ ALGORITHMS: dict[str, type[Algorithm]] = {
     "hdqn": HDQN,
     "hiro": HIRO,
     "option-critic": OptionCritic,
+    "ppoc": PPOC,
+    "dac": DAC,
 }
 PLANNED: tuple[str, ...] = ()
 

@@ -212,7 +212,7 @@ def switch_choice(current: Any, options: tuple[type, ...], name: Any, flag: str)
 
 ALGORITHM_NAMES = (
     "sac", "td3", "ddpg", "dqn", "sac-discrete", "qlearning", "ppo", "trpo", "npg", "vpg", "hdqn", "hiro",
-    "option-critic",
+    "option-critic", "ppoc", "dac",
 )  # fmt: skip
 """the algorithms `hrlkit train` knows, in the order help lists them (equal to `hrlkit.algorithms.ALGORITHMS`'s
 keys, tested); here so that help and usage errors need not import torch"""

@@ -77,6 +77,56 @@ class RolloutBatch(NamedTuple):
         return int(self.values.shape[0])
 
 
+class OptionRolloutBatch(NamedTuple):
+    """A rollout of an option learner on PPO (PPOC, DAC), flattened over (steps, envs), or a minibatch of it.
+
+    Two MDPs share every row (Zhang & Whiteson 2019): the low one, whose state is (s, w) and whose action is a ~ pi_w,
+    and the high one, whose state is (s, w-) and whose action is the option w ~ pi_hat(.|s, w-). Fields without a suffix
+    belong to the low MDP, `*_high` to the high one.
+
+    Shapes (N rows):
+        obs: (N, *obs_shape) or a dict of such tensors (normalised when the agent normalises observations).
+        actions: (N, A) float32 unclipped Gaussian samples, or (N,) int64.
+        options: (N,) int64 the option w that chose the action; prev_options: (N,) int64 the option w- that was running
+            when s was reached (0 at an episode's start, where it is not read).
+        starts: (N,) bool the step is an episode's first (no option ran yet); chose: (N,) bool the policy over options
+            picked w at this step (an episode's start, or w- terminated in s).
+        log_probs: (N,) log pi_w(a|s); log_probs_high: (N,) log pi_hat(w|s, w-), both of the collecting networks.
+        values: (N,) Q_Omega(s, w); values_high: (N,) sum_w' pi_hat(w'|s, w-) Q_Omega(s, w'); values_master: (N,)
+            sum_w' pi_Omega(w'|s) Q_Omega(s, w'), all of the collecting critic.
+        pi_hat: (N, K) pi_hat(.|s, w-) of the collecting networks.
+        advantages, returns: (N,) GAE advantages and TD(lambda) returns of the low MDP (baseline `values`);
+        advantages_high, returns_high: (N,) those of the high MDP (baseline `values_high`).
+    """
+
+    obs: TensorObs
+    actions: torch.Tensor
+    options: torch.Tensor
+    prev_options: torch.Tensor
+    starts: torch.Tensor
+    chose: torch.Tensor
+    log_probs: torch.Tensor
+    log_probs_high: torch.Tensor
+    values: torch.Tensor
+    values_high: torch.Tensor
+    values_master: torch.Tensor
+    pi_hat: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    advantages_high: torch.Tensor
+    returns_high: torch.Tensor
+
+    def take(self, index: torch.Tensor) -> OptionRolloutBatch:
+        """The rows `index` (M,) int64 of every field: a minibatch."""
+        obs = {k: v[index] for k, v in self.obs.items()} if isinstance(self.obs, dict) else self.obs[index]
+        return OptionRolloutBatch(obs, *(t[index] for t in self[1:]))
+
+    @property
+    def size(self) -> int:
+        """N, the number of rows."""
+        return int(self.values.shape[0])
+
+
 class Subgoal(NamedTuple):
     """The subgoal a hierarchical agent's low level is steering to, read from its `predict` state.
 

@@ -23,13 +23,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import gymnasium as gym
 import torch
 from torch import nn
 
 from hrlkit.nn.policies import ActorCritic
-from hrlkit.types import RolloutBatch, TensorObs
+from hrlkit.types import OptionRolloutBatch, RolloutBatch, TensorObs
+
+B = TypeVar("B", RolloutBatch, OptionRolloutBatch)
 
 
 @dataclass
@@ -130,7 +133,7 @@ def minibatches(n: int, batch_size: int | None, device: torch.device) -> Iterato
         yield perm[start : start + step]
 
 
-def shuffled_minibatches(batch: RolloutBatch, batch_size: int | None, device: torch.device) -> Iterator[RolloutBatch]:
+def shuffled_minibatches(batch: B, batch_size: int | None, device: torch.device) -> Iterator[B]:
     """The minibatches `batch.take(index)` for each `index` of `minibatches(batch.size, batch_size, device)`, the same
     rows in the same order from the same permutation, but gathered once per pass: the whole batch is permuted with one
     index per field, and each minibatch is a run of consecutive rows of it (views, no copies).
@@ -150,7 +153,7 @@ def shuffled_minibatches(batch: RolloutBatch, batch_size: int | None, device: to
         rows = slice(start, start + step)
         obs = shuffled.obs
         obs = {k: v[rows] for k, v in obs.items()} if isinstance(obs, dict) else obs[rows]
-        yield RolloutBatch(obs, *(t[rows] for t in shuffled[1:]))
+        yield type(shuffled)(obs, *(t[rows] for t in shuffled[1:]))
 
 
 def zero_grad(params: Sequence[torch.Tensor]) -> None:

@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hrlkit import NPG, PPO, TRPO, VPG, Algorithm
+from hrlkit import DAC, NPG, PPO, PPOC, TRPO, VPG, Algorithm
 from hrlkit.training.callbacks import Callback, StopOnReward
 from hrlkit.training.checkpoint import list_checkpoints
 from tests.smoke.helpers import assert_same_progress, read_progress, run_cli
 from tests.smoke.test_resume import assert_same_state, full_state, tensorboard_scalars
 
-CLASSES: dict[str, type[Algorithm]] = {"ppo": PPO, "trpo": TRPO, "npg": NPG, "vpg": VPG}
+CLASSES: dict[str, type[Algorithm]] = {"ppo": PPO, "trpo": TRPO, "npg": NPG, "vpg": VPG, "ppoc": PPOC, "dac": DAC}
 # 64-step rollouts per env: 400 env steps hold several updates with 1 and with 2 envs, and every period fires.
 SMALL: dict[str, Any] = {
     "hidden": (16, 16),
@@ -31,6 +31,8 @@ PER_ALGO: dict[str, dict[str, Any]] = {
     "trpo": {"batch_size": 32, "n_critic_updates": 2},
     "npg": {"batch_size": 32, "n_critic_updates": 2},
     "vpg": {"value_epochs": 2},
+    "ppoc": {"batch_size": 32, "n_epochs": 2, "n_options": 2},
+    "dac": {"batch_size": 32, "n_epochs": 2, "n_options": 3},
 }
 
 
@@ -51,6 +53,10 @@ def test_trains_logs_and_loads(tmp_path: Path, algo: str, env: str, n_envs: int)
     assert {"train/value_loss", "train/explained_variance", "rollout/ep_rew_mean", "eval/mean_return"} <= keys
     if algo == "ppo":
         assert {"train/approx_kl", "train/clip_fraction", "train/entropy_loss", "train/policy_gradient_loss"} <= keys
+    if algo in ("ppoc", "dac"):
+        assert {"options/usage_0", "options/mean_duration", "options/termination_rate", "train/approx_kl"} <= keys
+    if algo == "dac":
+        assert {"train/high/approx_kl", "train/high/value_loss"} <= keys
     if algo in ("trpo", "npg"):
         assert {"train/kl_divergence_loss", "train/policy_objective"} <= keys
     if env == "Pendulum-v1":
@@ -71,6 +77,9 @@ def test_trains_logs_and_loads(tmp_path: Path, algo: str, env: str, n_envs: int)
         # stops at 300: 300 = 4 rollouts of 64 + 44 steps, a checkpoint inside a rollout; normalisers on
         ("ppo", "Pendulum-v1", 1, 300, {"normalize_obs": True, "normalize_reward": True}),
         ("trpo", "CartPole-v1", 2, 256, {}),  # at a rollout boundary, 2 envs
+        # the option learners: inside a rollout with 2 envs (the running options travel in the checkpoint)
+        ("ppoc", "CartPole-v1", 2, 300, {}),
+        ("dac", "Pendulum-v1", 1, 300, {"normalize_obs": True}),
     ],
 )
 def test_exact_resume(tmp_path: Path, algo: str, env: str, n_envs: int, stop: int, extra: dict[str, Any]) -> None:
