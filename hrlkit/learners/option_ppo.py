@@ -78,6 +78,12 @@ from hrlkit.types import OptionRolloutBatch, TensorObs, UpdateResult
 class OptionPPOConfig(OnPolicyConfig):
     """What PPOC and DAC share: PPO's settings and the options'."""
 
+    hidden: tuple[int, ...] = (64, 64)
+    """hidden layer sizes of each of the 2K + 2 towers (K intra-option policies, K terminations, the policy over
+    options, the critic)"""
+    ortho_init: bool = True
+    """orthogonal initialisation: gain sqrt(2) for hidden layers, 0.01 for the policy, termination and master heads, 1
+    for the critic head"""
     n_options: int = 4
     """number of options K (DAC's paper: 4)"""
     learning_rate: float = 3e-4
@@ -100,8 +106,8 @@ class OptionPPOConfig(OnPolicyConfig):
     def check(self) -> None:
         if isinstance(self.n_options, bool) or not isinstance(self.n_options, int) or self.n_options < 1:
             raise HrlkitError(f"n_options = {self.n_options!r}: it must be an integer >= 1")
-        if not self.hidden and self.encoder == "mlp":
-            raise HrlkitError("hidden is empty and the encoder has no weights: give at least one hidden layer size")
+        if self.shared_encoder:
+            raise HrlkitError("shared_encoder does not apply to option learners: every tower reads the one encoder")
 
 
 @dataclass
