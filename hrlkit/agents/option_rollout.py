@@ -67,6 +67,31 @@ class OptionRolloutAgent(RolloutAgent):
         out = self.policy(self._tensor(self._normalise(obs)))
         return self._numpy(self._continuation_values(out, torch.as_tensor(self.options, device=self.device)))
 
+    def _control_step(
+        self,
+        out: OptionOutputs,
+        running: torch.Tensor,
+        starts: torch.Tensor,
+        deterministic: bool,
+        generator: torch.Generator | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The per-env option step, the one state machine of training and `predict`: (options, chose), both (n,).
+
+        The running option ends where its termination fires (a draw against beta, or beta > 0.5 when deterministic);
+        there and at an episode's start (`starts`) the master picks (a draw from pi_Omega, or its argmax); elsewhere the
+        running option goes on. Draws come from `generator` (None: torch's global one, which training uses), one per
+        env for the termination and one per env for the master, whether or not they are used: a fixed draw count.
+        """
+        beta = torch.sigmoid(select(out.termination_logits, running))  # (n,)
+        if deterministic:
+            fired = beta > 0.5
+        else:
+            fired = torch.rand(beta.shape, device=beta.device, generator=generator) < beta
+        master = out.master_log_probs
+        new = master.argmax(-1) if deterministic else sample_categorical(master.exp(), generator)  # (n,)
+        chose = starts | fired
+        return torch.where(chose, new, running), chose
+
     def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
         """Env actions for a batch; keeps the draw for this step's `observe`. `deterministic` is evaluation's
         (`predict`), which leaves the running options alone."""
@@ -81,11 +106,7 @@ class OptionRolloutAgent(RolloutAgent):
             # copies: the fields kept for `observe` must not see the in-place updates of the arrays below
             prev = torch.tensor(self.options, device=self.device)
             starts = torch.tensor(self.need_option, device=self.device)
-            beta = torch.sigmoid(select(out.termination_logits, prev))  # (n,)
-            fired = (torch.rand(beta.shape, device=self.device) < beta) & ~starts
-            drawn = sample_categorical(out.master_log_probs.exp())  # (n,), drawn for every env: a fixed draw count
-            chose = starts | fired
-            options = torch.where(chose, drawn, prev)
+            options, chose = self._control_step(out, prev, starts, False, None)
             actions = net.sample_actions(out, options, False)
             log_probs = action_log_prob(out, options, actions)
             log_pi_hat = high_log_probs(out.termination_logits, out.master_log_probs, prev, starts)  # (n, K)
@@ -107,28 +128,19 @@ class OptionRolloutAgent(RolloutAgent):
     def _predict_batch(
         self, obs: Any, deterministic: bool, options: np.ndarray | None, starts: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        net = self.policy
-        out = net(self._tensor(self._normalise(obs)))
+        out = self.policy(self._tensor(self._normalise(obs)))
         n = out.q.shape[0]
-        greedy = out.master_log_probs.argmax(-1)  # (n,)
-        if options is None:
+        if options is None:  # nothing runs yet: every env starts
+            running = torch.zeros(n, dtype=torch.int64, device=self.device)
             due = torch.ones(n, dtype=torch.bool, device=self.device)
-            running = greedy
         else:
             running = torch.as_tensor(np.asarray(options, np.int64).reshape(n), device=self.device)
-            beta = torch.sigmoid(select(out.termination_logits, running))
-            if deterministic:
-                due = beta > 0.5
-            else:
-                due = torch.rand(n, device=self.device, generator=self.predict_generator) < beta
+            due = torch.zeros(n, dtype=torch.bool, device=self.device)
             if starts is not None:
-                due = due | torch.as_tensor(np.asarray(starts, bool).reshape(n), device=self.device)
-        if deterministic:
-            new = greedy
-        else:
-            new = sample_categorical(out.master_log_probs.exp(), self.predict_generator)
-        chosen = torch.where(due, new, running)
-        actions = net.sample_actions(out, chosen, deterministic, None if deterministic else self.predict_generator)
+                due = torch.as_tensor(np.asarray(starts, bool).reshape(n), device=self.device)
+        generator = None if deterministic else self.predict_generator
+        chosen, _ = self._control_step(out, running, due, deterministic, generator)
+        actions = self.policy.sample_actions(out, chosen, deterministic, generator)
         return self._to_env(self._numpy(actions)), self._numpy(chosen).copy()
 
     def predict(

@@ -81,6 +81,8 @@ class OptionPPOConfig(OnPolicyConfig):
     hidden: tuple[int, ...] = (64, 64)
     """hidden layer sizes of each of the 2K + 2 towers (K intra-option policies, K terminations, the policy over
     options, the critic)"""
+    shared_encoder: bool = False
+    """must stay false: the option network has one encoder, which all its towers read, and no tower to share"""
     ortho_init: bool = True
     """orthogonal initialisation: gain sqrt(2) for hidden layers, 0.01 for the policy, termination and master heads, 1
     for the critic head"""
