@@ -1,0 +1,36 @@
+"""docs/options.md's PPOC and DAC tables stay in step with the configs: every field has a row with its current default
+(in the shared table, or in the learner's own where it differs), and no row names a field that does not exist."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from hrlkit.learners.option_ppo import DACConfig, OptionPPOConfig, PPOCConfig
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "options.md"
+ROW = re.compile(r"^\| `(--[\w-]+)` \| `(.*?)` \|", re.MULTILINE)
+
+
+def tables() -> dict[str, dict[str, str]]:
+    """Table title (#### X) -> {flag: documented default}."""
+    return {
+        section.splitlines()[0].strip(): dict(ROW.findall(section))
+        for section in re.split(r"^#### ", DOC.read_text(), flags=re.MULTILINE)[1:]
+    }
+
+
+def flags(cls: type) -> dict[str, str]:
+    cfg = cls()
+    return {f"--{f.name.replace('_', '-')}": repr(getattr(cfg, f.name)) for f in dataclasses.fields(cls)}
+
+
+@pytest.mark.parametrize(("title", "cls"), [("PPOC only", PPOCConfig), ("DAC only", DACConfig)])
+def test_every_field_has_a_row_with_its_default(title: str, cls: type) -> None:
+    docs = tables()
+    assert flags(OptionPPOConfig) == docs["Shared (PPOC and DAC)"]
+    documented = {**docs["Shared (PPOC and DAC)"], **docs[title]}
+    assert flags(cls) == documented, f"{title}: docs/options.md and {cls.__name__} differ"
