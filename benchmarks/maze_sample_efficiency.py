@@ -10,8 +10,14 @@ which is shorter than one episode), and `-matched` rows at the HIRO preset's lev
 the same training env (random goals; HER's reward is the env's own sparse `compute_reward`, as SB3 users run it) and is
 evaluated on the same fixed far-end goal.
 
-    python benchmarks/maze_sample_efficiency.py --seeds 3 --steps 30000 --eval-every 5000 --reuse   # hours on 1 core
-    python benchmarks/maze_sample_efficiency.py --env PointMaze_Medium-v3 --seeds 3 --steps 100000 --reuse
+The hrlkit methods run through `hrlkit sweep` (one sweep per method, its seeds as trials, `--jobs` trials at a time
+on as many CPUs, in OUT/<method>/); a method whose sweep directory exists is resumed (`hrlkit sweep --resume`:
+finished trials stay, interrupted ones continue from their checkpoints). The Stable-Baselines3 rows run one after the
+other in this process (they are not hrlkit runs) and are kept when they reached --steps. The table and the plot come
+from every run dir found, and `hrlkit report` writes rliable's statistics of the hrlkit runs to OUT/report/.
+
+    python benchmarks/maze_sample_efficiency.py --seeds 3 --steps 30000 --eval-every 5000   # hours on 1 core
+    python benchmarks/maze_sample_efficiency.py --env PointMaze_Medium-v3 --seeds 3 --steps 100000
     python benchmarks/maze_sample_efficiency.py --seeds 1 --steps 2000 --eval-every 1000 --no-write   # check
 """
 
@@ -22,7 +28,6 @@ import os
 import subprocess
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +82,7 @@ SB3 = {"sb3-sac-her": {}, "sb3-sac-her-matched": {"batch_size": 128, "policy_kwa
 
 
 def finished(run_dir: Path, steps: int) -> bool:
-    """A run left by an earlier call (`--reuse`) that reached `steps`."""
+    """A run left by an earlier call that reached `steps`."""
     import csv
 
     progress = run_dir / "progress.csv"
@@ -88,21 +93,35 @@ def finished(run_dir: Path, steps: int) -> bool:
     return bool(done) and max(done) >= steps
 
 
-def run_hrlkit(env_id: str, method: str, seed: int, steps: int, every: int, out: Path, reuse: bool) -> Path:
-    args = METHODS[method]
-    run_dir = out / f"{method}__{seed}"
-    if reuse and finished(run_dir, steps):
-        return run_dir
-    train = [sys.executable, "-m", "hrlkit.cli", "train", args[0]]
-    if reuse and any((run_dir / "checkpoints").glob("[0-9]*/meta.json")):
-        # an interrupted run (a session that ended, a killed job): it continues exactly from its latest checkpoint
-        cmd = [*train, "--resume", str(run_dir), "--total-env-steps", str(steps)]
+def sweep_hrlkit(env_id: str, method: str, args: argparse.Namespace, out: Path) -> None:
+    """The method's seeds as one `hrlkit sweep` (resumed when its directory exists); its run dirs land in
+    out/<method>/runs/."""
+    algo, *extra = METHODS[method]
+    sweep_dir = out / method
+    hrlkit = [sys.executable, "-m", "hrlkit.cli", "sweep"]
+    # seeds 0..L-1 that finished as run dirs of the script's earlier versions are kept: the sweep starts at seed L
+    legacy = sum(finished(out / f"{method}__{seed}", args.steps) for seed in range(args.seeds))
+    if (sweep_dir / "sweep_spec.json").exists():
+        cmd = [*hrlkit, "--resume", str(sweep_dir)]
+    elif legacy >= args.seeds:
+        return
     else:
-        cmd = [*train, "--env", env_id, *args[1:], "--seed", str(seed), "--total-env-steps", str(steps)]
-        cmd += ["--eval-freq", str(every), "--run-dir", str(run_dir), "--torch-threads", "1"]
-        cmd += ["--overwrite"] if reuse and run_dir.exists() else []  # one that died before its first checkpoint
-    subprocess.run([*cmd, "--no-progress", "--verbose", "0"], check=True, cwd=ROOT)
-    return run_dir
+        cmd = [*hrlkit, algo, "--env", env_id, "--seed", str(legacy), "--seeds", str(args.seeds - legacy)]
+        cmd += ["--total-env-steps", str(args.steps)]
+        cmd += ["--cpus", str(args.jobs), "--cpus-per-trial", "1", "--max-concurrent", str(args.jobs)]
+        cmd += ["--out", str(sweep_dir), "--metric", "eval/success_rate", "--mode", "max"]
+        cmd += ["--eval-freq", str(args.eval_every), "--torch-threads", "1", *extra]
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def run_dirs(out: Path, method: str, steps: int) -> list[Path]:
+    """The method's runs that reached `steps`: its sweep's trials, and run dirs `<method>__<seed>` of earlier
+    versions of this script (before the sweep), in seed order."""
+    found = sorted(
+        (out / method / "runs").glob("*__seed*"), key=lambda d: int(d.name.split("__seed")[1].split("__")[0])
+    )
+    found += sorted(out.glob(f"{method}__[0-9]*"), key=lambda d: int(d.name.rsplit("__", 1)[1]))
+    return [d for d in found if finished(d, steps)]
 
 
 def run_sb3_her(env_id: str, method: str, seed: int, steps: int, every: int, out: Path, reuse: bool) -> Path:
@@ -152,41 +171,25 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--steps", type=int, default=120_000)
     p.add_argument("--eval-every", type=int, default=10_000)
-    p.add_argument("--jobs", type=int, default=1, help="runs at a time (each uses one torch thread)")
+    p.add_argument("--jobs", type=int, default=1, help="trials of a sweep at a time (each uses one CPU and thread)")
     p.add_argument("--out", default="runs/maze_sample_efficiency")
-    p.add_argument("--reuse", action="store_true", help="keep runs in --out that already reached --steps")
     p.add_argument("--report-only", action="store_true", help="run nothing: report the runs in --out that finished")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     out = ROOT / args.out
     t0 = time.time()
-    runs: dict[str, list[Path]] = {m: [] for m in args.methods}
-    if args.report_only:
-        for seed in range(args.seeds):
-            for method in args.methods:
-                if finished(out / f"{method}__{seed}", args.steps):
-                    runs[method].append(out / f"{method}__{seed}")
-        runs = {m: dirs for m, dirs in runs.items() if dirs}
-        if not runs:
-            raise SystemExit(f"no run in {out} reached {args.steps} env steps")
-    else:
-        run_all(args, out, runs, t0)
+    if not args.report_only:
+        for method in args.methods:
+            if method in SB3:
+                for seed in range(args.seeds):
+                    run_sb3_her(args.env, method, seed, args.steps, args.eval_every, out, reuse=True)
+            else:
+                sweep_hrlkit(args.env, method, args, out)
+            print(f"{method} done ({time.time() - t0:.0f} s)", flush=True)
+    runs = {m: dirs for m in args.methods if (dirs := run_dirs(out, m, args.steps))}
+    if not runs:
+        raise SystemExit(f"no run in {out} reached {args.steps} env steps")
     report(args, out, runs, t0)
-
-
-def run_all(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0: float) -> None:
-    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = {
-            (method, seed): pool.submit(
-                run_sb3_her if method in SB3 else run_hrlkit, args.env, method, seed, args.steps, args.eval_every, out,
-                args.reuse,
-            )
-            for seed in range(args.seeds)
-            for method in args.methods
-        }  # fmt: skip
-        for (method, seed), future in futures.items():
-            runs[method].append(future.result())
-            print(f"{method} seed {seed} done ({time.time() - t0:.0f} s)", flush=True)
 
 
 def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0: float) -> None:
@@ -200,8 +203,7 @@ def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0:
     if args.report_only:
         how = " --report-only` (a report of the runs in --out that reached the last step)"
     else:
-        reused = ", runs reused from an earlier call not counted" if args.reuse else ""
-        how = f" --jobs {args.jobs}{' --reuse' if args.reuse else ''}` ({time.time() - t0:.0f} s on {os.cpu_count()} cores{reused})"
+        how = f" --jobs {args.jobs}` ({time.time() - t0:.0f} s on {os.cpu_count()} cores, runs of earlier calls not counted)"
     lines = [
         f"Command: `python benchmarks/maze_sample_efficiency.py --env {args.env} --seeds {args.seeds} --steps {args.steps} "
         f"--eval-every {args.eval_every}{how}. Evaluation success rate (10 episodes, fixed far-end goal): mean over the "
@@ -223,6 +225,10 @@ def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0:
         lines.append(f"| {method} | {len(dirs)} | " + " | ".join(f"{v:.2f}" for v in mean) + f" | {last} |")
     table = "\n".join(lines)
     print(table)
+    hrlkit_runs = [str(d) for m, dirs in runs.items() if m not in SB3 for d in dirs]
+    if hrlkit_runs:  # rliable's intervals, performance profiles and P(X > Y) of the hrlkit runs
+        report_cmd = [sys.executable, "-m", "hrlkit.cli", "report", *hrlkit_runs, "--out", str(out / "report")]
+        subprocess.run([*report_cmd, "--metric", "eval/success_rate"], check=True, cwd=ROOT)
     if not args.no_write:
         for doc in (DOCS / "benchmarks.md", DOCS / "hiro.md"):
             write_section(doc, section, table, heading)
