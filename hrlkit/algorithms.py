@@ -340,6 +340,11 @@ class Algorithm:
         fn = getattr(self.agent, "position", None)
         return None if fn is None else fn(obs)
 
+    def active_option(self, state: Any) -> np.ndarray | None:
+        """The option each env runs in a `predict` state, (n,) int64; None for agents without options."""
+        fn = getattr(self.agent, "active_option", None)
+        return None if fn is None else fn(state)
+
     def subgoal(self, state: Any) -> Subgoal | None:
         """The subgoal in a `predict` state (see `hrlkit.types.Subgoal`); None for agents without subgoals."""
         fn = getattr(self.agent, "subgoal", None)

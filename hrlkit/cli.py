@@ -16,7 +16,7 @@ USAGE = """hrlkit train ALGO [--env ID] [--preset NAME] [--total-env-steps N] [-
                   [--init-from RUN_DIR[/checkpoints/STEP]] [--resume RUN_DIR] [--dry-run]
                   [--group.field VALUE ...]     (hrlkit train ALGO --help lists every field)
 hrlkit eval RUN_DIR [--episodes N] [--video [--gif]] [--checkpoint STEP] [--seed S] [--out DIR] [--env-kwargs YAML]
-hrlkit plot RUN_DIR ... [--out FILE] [--metric KEY | --trajectories]
+hrlkit plot RUN_DIR ... [--out FILE] [--metric KEY | --trajectories | --options]
 hrlkit sweep ALGO [--env ID] [--seeds N] [--grid FIELD=V1,V2 ...] [--search optuna --range FIELD=LOW..HIGH[:log]
                   --samples K] [--scheduler asha] [--metric KEY --mode max|min] [--cpus-per-trial C]
                   [--max-concurrent M] [--out DIR] [--address HOST:PORT] [--resume DIR] [--group.field VALUE ...]
@@ -393,12 +393,32 @@ def cmd_plot(argv: list[str]) -> int:
         "--trajectories", action="store_true",
         help="a maze map of each run's latest evaluation episodes and subgoals (runs `hrlkit eval` first if needed)",
     )  # fmt: skip
-    p.add_argument("--episodes", type=int, default=3, help="with --trajectories: episodes of a fresh evaluation")
     p.add_argument(
-        "--env", default=None, help="with --trajectories: the runs' env id, to confirm a user env (module:EnvId)"
+        "--options", action="store_true",
+        help="option agents (option-critic, ppoc, dac): the option active at each step of fresh evaluation episodes, "
+        "and on Four Rooms the map coloured by the option picked in each cell",
+    )  # fmt: skip
+    p.add_argument(
+        "--episodes", type=int, default=3, help="with --trajectories or --options: episodes of a fresh evaluation"
     )
+    p.add_argument(
+        "--env", default=None,
+        help="with --trajectories or --options: the runs' env id, to confirm a user env (module:EnvId)",
+    )  # fmt: skip
+    p.add_argument(
+        "--env-kwargs", default=None,
+        help="with --options: YAML mapping over the runs' evaluation env kwargs (e.g. '{goal_moved: true}')",
+    )  # fmt: skip
     args = p.parse_args(argv)
-    if args.trajectories:
+    if args.trajectories and args.options:
+        raise HrlkitError("--trajectories and --options draw different pictures: pass one of them")
+    if args.env_kwargs is not None and not args.options:
+        raise HrlkitError("--env-kwargs applies to --options only (the evaluation it runs)")
+    if args.options:
+        kwargs = _yaml_mapping(args.env_kwargs, "--env-kwargs") if args.env_kwargs is not None else None
+        runs = [Path(d) for d in args.run_dirs]
+        out = _plot_options(runs, args.out or "options.png", args.episodes, args.env, kwargs)
+    elif args.trajectories:
         runs = [Path(d) for d in args.run_dirs]
         out = _plot_trajectories(runs, args.out or "trajectories.png", args.episodes, args.env)
     else:
@@ -447,6 +467,60 @@ def _plot_trajectories(run_dirs: list[Path], out: str | Path, episodes: int, env
         panels.append(MazePanel(title, trajectories, maze_walls(env), maze_y_down(env)))
         env.close()
     return plot_trajectories(panels, out)
+
+
+def _plot_options(
+    run_dirs: list[Path], out: str | Path, episodes: int, env_id: str | None, env_kwargs: dict[str, Any] | None
+) -> Path:
+    """One row per run: the option active at each step of `episodes` fresh evaluation episodes (`hrlkit eval`'s,
+    written to the run's eval dir), and on grid worlds (Four Rooms) the map coloured by the option picked in each cell."""
+    import numpy as np
+
+    from hrlkit.algorithms import Algorithm, guard_checkpoint_env
+    from hrlkit.envs.make import make_eval_env
+    from hrlkit.plotting import OptionPanel, plot_options
+    from hrlkit.training.checkpoint import find_checkpoint, read_meta
+    from hrlkit.training.evaluate import load_trajectories
+
+    if Path(out).suffix.lower() != ".png":  # checked before any evaluation runs
+        raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {Path(out).with_suffix('.png')}")
+    if episodes < 1:
+        raise HrlkitError(f"--episodes {episodes}: it must be >= 1")
+    models = []
+    for run_dir in run_dirs:  # every run an option agent, checked before anything is evaluated or drawn
+        ckpt = find_checkpoint(run_dir)
+        meta = read_meta(ckpt)
+        guard_checkpoint_env(str(meta["env"]), env_id, Path(run_dir))
+        model = Algorithm.load(ckpt, env=env_id)
+        if model.active_option(np.zeros(1, np.int64)) is None:
+            raise HrlkitError(
+                f"{run_dir} is a {meta['algo']} run: --options needs an option agent (option-critic, ppoc or dac)"
+            )
+        models.append((model, meta))
+    panels = []
+    for run_dir, (model, meta) in zip(run_dirs, models, strict=True):
+        _, _, path = _evaluate_run(run_dir, episodes, env_id=env_id, env_kwargs_over=env_kwargs)
+        trajectories, _ = load_trajectories(path)
+        run_cfg = dict(meta["config"]["run"])
+        if env_kwargs:
+            base = run_cfg.get("eval_env_kwargs")
+            run_cfg["eval_env_kwargs"] = {**(run_cfg["env_kwargs"] if base is None else base), **env_kwargs}
+        env = make_eval_env(run_cfg)
+        grid = env.unwrapped
+        walls = cell_options = goal = None
+        if hasattr(grid, "FREE_CELLS") and hasattr(grid, "WALLS"):  # a grid world: the option picked in each cell
+            free = np.asarray(grid.FREE_CELLS)  # (N, 2) (row, col) of cell index i
+            _, picked = model.predict(np.arange(len(free)), None)
+            walls = np.asarray(grid.WALLS, bool)
+            cell_options = np.full(walls.shape, -1, np.int64)
+            cell_options[free[:, 0], free[:, 1]] = model.active_option(picked)
+            env.reset(seed=0)  # the goal of the first evaluation episode (a function of the env kwargs)
+            goal = grid.index_to_cell(grid.goal)
+        env.close()
+        title = f"{run_dir.name}: {meta['algo']} on {meta['env']} @ {meta['env_steps']}"
+        n_options = int(model.config.algo_config.n_options)
+        panels.append(OptionPanel(title, trajectories, n_options, walls, cell_options, goal))
+    return plot_options(panels, out)
 
 
 def cmd_list(argv: list[str]) -> int:

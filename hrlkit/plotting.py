@@ -413,3 +413,104 @@ def plot_trajectories(panels: MazePanel | Sequence[MazePanel], out: str | Path) 
     fig.savefig(out, format="png", dpi=100)
     plt.close(fig)
     return out
+
+
+# ------------------------------------------------------------------------------------------------- option pictures
+@dataclass
+class OptionPanel:
+    """One row of `plot_options`: a run's evaluation episodes with the option active at each step.
+
+    `grid` (Four Rooms and other grid worlds): `walls` (H, W) bool, `cell_options` (H, W) int, the option the agent
+    picks in each free cell when it starts there (-1 on walls), and `goal` (row, col); trajectories then carry
+    (row, col) positions.
+    """
+
+    title: str
+    trajectories: Sequence[Trajectory]
+    n_options: int
+    walls: np.ndarray | None = None
+    cell_options: np.ndarray | None = None
+    goal: tuple[int, int] | None = None
+
+
+def option_timeline(trajectories: Sequence[Trajectory]) -> np.ndarray:
+    """The episodes' options as one (E, T_max) float array for an image: option k at [e, t], NaN after an episode ends.
+
+    Worked example: options [0, 0, 1] and [1] -> [[0, 0, 1], [1, nan, nan]].
+    """
+    runs = [t.options for t in trajectories if t.options is not None]
+    if not runs:
+        raise HrlkitError(
+            "the evaluation recorded no options: --options needs an option agent (option-critic, ppoc, dac)"
+        )
+    out = np.full((len(runs), max(len(r) for r in runs)), np.nan)
+    for e, r in enumerate(runs):
+        out[e, : len(r)] = r
+    return out
+
+
+def draw_option_panel(axes: Sequence[Any], panel: OptionPanel) -> None:
+    """Timeline on axes[0]; on axes[1] (grid worlds) the map coloured by option with the longest episode's path,
+    each step's dot in the colour of the option that chose it."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    colours = plt.get_cmap("tab10").colors[: max(panel.n_options, 1)]
+    cmap = ListedColormap(colours).with_extremes(bad="white")
+    ax = axes[0]
+    timeline = option_timeline(panel.trajectories)
+    ax.imshow(np.ma.masked_invalid(timeline), aspect="auto", cmap=cmap, vmin=-0.5, vmax=panel.n_options - 0.5,
+              interpolation="nearest")  # fmt: skip
+    ax.set_xlabel("step")
+    ax.set_ylabel("evaluation episode")
+    ax.set_yticks(range(timeline.shape[0]))
+    ax.set_title(f"{panel.title}: active option per step")
+    handles = [Patch(color=colours[k], label=f"option {k}") for k in range(panel.n_options)]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    if panel.walls is None or panel.cell_options is None or len(axes) < 2:
+        return
+    ax = axes[1]
+    image = np.where(panel.walls, np.nan, panel.cell_options.astype(float))  # (H, W)
+    ax.imshow(np.full(panel.walls.shape, 0.0), cmap="Greys", vmin=0, vmax=1)  # white under the free cells
+    ax.imshow(np.ma.masked_invalid(image), cmap=cmap, vmin=-0.5, vmax=panel.n_options - 0.5, alpha=0.55)
+    ax.imshow(np.ma.masked_where(~panel.walls, panel.walls.astype(float)), cmap="Greys", vmin=0, vmax=1.4)
+    drawn = [(k, t) for k, t in enumerate(panel.trajectories) if t.positions is not None and t.options is not None]
+    path_title = ""
+    if drawn:
+        k, first = max(drawn, key=lambda kt: kt[1].length)  # the longest episode shows the most of the options
+        path_title = f"; episode {k}'s path"
+        rows, cols = first.positions[:, 0], first.positions[:, 1]  # (T + 1,)
+        ax.plot(cols, rows, color="k", linewidth=0.8, alpha=0.6)
+        ax.scatter(cols[:-1], rows[:-1], c=[colours[o] for o in first.options], s=28, edgecolors="k", zorder=3)
+        ax.plot(cols[0], rows[0], "o", color="w", markeredgecolor="k", markersize=9, zorder=4)
+    if panel.goal is not None:
+        ax.plot(panel.goal[1], panel.goal[0], "*", color="gold", markeredgecolor="k", markersize=16, zorder=5)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title("option picked when starting in each cell" + path_title)
+
+
+def plot_options(panels: OptionPanel | Sequence[OptionPanel], out: str | Path) -> Path:
+    """What each option learned: per run, the active option over its evaluation episodes (and, on a grid world, the map
+    coloured by option). Save a PNG and return its path.
+
+    Raises:
+        HrlkitError: no panels, `out` not ending in `.png`, or trajectories without options (not an option agent).
+    """
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {out.with_suffix('.png')}")
+    panels = [panels] if isinstance(panels, OptionPanel) else list(panels)
+    if not panels:
+        raise HrlkitError("no runs to plot: pass at least one run directory")
+    columns = 2 if any(p.walls is not None for p in panels) else 1
+    fig, axes = plt.subplots(len(panels), columns, figsize=(7 * columns, 3.6 * len(panels)), squeeze=False)
+    for row, panel in zip(axes, panels, strict=True):
+        draw_option_panel(row, panel)
+        if columns == 2 and panel.walls is None:
+            row[1].axis("off")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, format="png", dpi=100)
+    plt.close(fig)
+    return out

@@ -152,6 +152,10 @@ class OptionRolloutAgent(RolloutAgent):
         actions, options = self._predict_batch(batch, deterministic, state, episode_start)
         return (actions[0] if single else actions), options
 
+    def active_option(self, state: Any) -> np.ndarray | None:
+        """The option of each env in a `predict` state (the state is the options), (n,) int64."""
+        return None if state is None else np.asarray(state, np.int64).reshape(-1)
+
     # -------------------------------------------------------------------------------------------------- learning
     def observe(self, transition: Transition) -> None:
         if self._pending is None:

@@ -58,6 +58,9 @@ class Trajectory:
     subgoals: np.ndarray
     goal: np.ndarray | None = None
     success: float | None = None
+    options: np.ndarray | None = None
+    """(T,) int64, the option that chose each step's action (option agents: Option-Critic, PPOC, DAC); None
+    otherwise"""
 
 
 def agent_position(agent: Any, obs: Any) -> np.ndarray | None:
@@ -67,6 +70,15 @@ def agent_position(agent: Any, obs: Any) -> np.ndarray | None:
     if pos is None and isinstance(obs, dict) and "achieved_goal" in obs:
         pos = obs["achieved_goal"]
     return None if pos is None else np.asarray(pos, np.float64).reshape(-1)
+
+
+def env_position(agent: Any, env: gym.Env, obs: Any) -> np.ndarray | None:
+    """`agent_position`, else the env's own `position(obs)` (Four Rooms: the (row, col) of its cell index)."""
+    pos = agent_position(agent, obs)
+    fn = getattr(env.unwrapped, "position", None)
+    if pos is None and callable(fn):
+        pos = np.asarray(fn(obs), np.float64).reshape(-1)
+    return pos
 
 
 def env_goal(env: gym.Env, obs: Any) -> np.ndarray | None:
@@ -138,16 +150,20 @@ def evaluate(
     frames: list[np.ndarray] = []
     record = trajectories is not None
     subgoal_fn = getattr(agent, "subgoal", None)
+    option_fn = getattr(agent, "active_option", None) if record else None
     for k in range(episodes):
         obs, info = env.reset(seed=seed + k)
         state, start = None, np.ones(1, dtype=bool)
         done, ep_return, ep_len = False, 0.0, 0
-        positions = [agent_position(agent, obs)] if record else []
+        positions = [env_position(agent, env, obs)] if record else []
+        options: list[int] = []
         goal = env_goal(env, obs) if record else None
         decisions: list[tuple[int, np.ndarray]] = []  # (step, absolute target) per high-level decision
         while not done:
             action, state = agent.predict(obs, state, start, deterministic)
             start = np.zeros(1, dtype=bool)
+            if option_fn is not None and (active := option_fn(state)) is not None:
+                options.append(int(np.asarray(active).reshape(-1)[0]))
             subgoal = subgoal_fn(state) if subgoal_fn is not None else None
             target = None if subgoal is None else np.asarray(subgoal.target[0], np.float64)  # (G,)
             if record and subgoal is not None and bool(subgoal.new[0]):
@@ -158,7 +174,7 @@ def evaluate(
             ep_len += 1
             done = bool(terminated or truncated) or ep_len >= limit
             if record:
-                positions.append(agent_position(agent, obs))
+                positions.append(env_position(agent, env, obs))
             if video_path is not None:
                 from hrlkit.training.video import add_marker, render_frame
 
@@ -185,6 +201,7 @@ def evaluate(
                     subgoals=np.array([g for _, g in decisions], np.float64).reshape(len(decisions), G),  # (K, G)
                     goal=goal,
                     success=success,
+                    options=np.array(options, np.int64) if len(options) == ep_len else None,
                 )
             )
     if video_path is not None:
@@ -231,7 +248,7 @@ def save_trajectories(path: str | Path, trajectories: list[Trajectory], **meta: 
     Layout: `lengths` (E,), `returns` (E,), `successes` (E,) (NaN: not reported), `meta` (a JSON string of `meta`,
     e.g. env and env_kwargs), and per episode k: `ep{k}_positions` (T_k + 1, G) when known, `ep{k}_subgoal_steps`
     (K_k,), `ep{k}_subgoals` (K_k, G), `ep{k}_goal` when known. Episodes differ in length and in K, so each has its
-    own keys rather than one padded array.
+    own keys rather than one padded array. Option agents add `ep{k}_options` (T_k,).
     """
     path = Path(path)
     arrays: dict[str, np.ndarray] = {
@@ -247,6 +264,8 @@ def save_trajectories(path: str | Path, trajectories: list[Trajectory], **meta: 
             arrays[f"ep{k}_positions"] = t.positions
         if t.goal is not None:
             arrays[f"ep{k}_goal"] = t.goal
+        if t.options is not None:
+            arrays[f"ep{k}_options"] = t.options
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)
     return path
@@ -267,6 +286,7 @@ def load_trajectories(path: str | Path) -> tuple[list[Trajectory], dict[str, Any
                     subgoals=data[f"ep{k}_subgoals"],
                     goal=data[f"ep{k}_goal"] if f"ep{k}_goal" in data else None,
                     success=None if np.isnan(success) else float(success),
+                    options=data[f"ep{k}_options"] if f"ep{k}_options" in data else None,
                 )
             )
         meta = json.loads(str(data["meta"]))

@@ -178,6 +178,10 @@ class OptionCriticAgent:
         options_np = options.cpu().numpy()
         return (actions[0] if single else actions), options_np
 
+    def active_option(self, state: Any) -> np.ndarray | None:
+        """The option of each env in a `predict` state (the state is the options), (n,) int64."""
+        return None if state is None else np.asarray(state, np.int64).reshape(-1)
+
     # -------------------------------------------------------------------------------------------------- learning
     def observe(self, transition: Transition) -> None:
         obs, env_actions, rewards, next_obs, terminated, truncated, infos = transition

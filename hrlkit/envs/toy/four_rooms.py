@@ -162,6 +162,10 @@ class FourRoomsEnv(gym.Env):
         # the outer wall means a neighbour of a free cell is always inside the grid
         return int(index) if cls.WALLS[row, col] else int(cls._INDEX[row, col])
 
+    def position(self, obs: Any) -> np.ndarray:
+        """(row, col) of a cell index, float64 (what evaluation records as the agent's position)."""
+        return self.FREE_CELLS[int(np.asarray(obs).reshape(-1)[0])].astype(np.float64)
+
     def goal_for_episode(self, episode: int) -> int:
         """Goal cell index of episode `episode` (numbered from 0): the initial goal, then `moved_goal`."""
         if self.goal_moved or self.goal_change_episodes > 0 and episode >= self.goal_change_episodes:
