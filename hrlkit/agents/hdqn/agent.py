@@ -168,33 +168,71 @@ class HDQNAgent:
             return greedy
         return epsilon_greedy(greedy, epsilon, len(self.goal_states), self.rng if rng is None else rng)
 
-    def _open_subgoals(self, states: np.ndarray, epsilon: float) -> None:
-        """Envs due a subgoal get one; their meta transitions start at `states`."""
+    def _subgoal_over(self, states: np.ndarray, goals: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        """Where a subgoal's attempt ends on arriving in `states` after `steps` env steps under it: its state was
+        reached, or `subgoal_max_env_steps` passed. The one rule of training (`observe`) and `predict`.
+
+        Shapes:
+            states, goals, steps: (n,) int64 -> (n,) bool
+        """
+        over = states == self.goal_states[goals]
+        if self.cfg.subgoal_max_env_steps > 0:
+            over |= steps >= self.cfg.subgoal_max_env_steps
+        return over
+
+    def _control_step(
+        self,
+        states: np.ndarray,
+        goals: np.ndarray,
+        need: np.ndarray,
+        meta_epsilon: float | None,
+        explore: bool,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The per-env step of training and `predict`: new subgoals where `need` (meta_epsilon None: greedy, no draw),
+        then the controller's actions, epsilon-greedy with the per-subgoal epsilons when `explore`; draws from `rng`.
+
+        Shapes:
+            states, goals: (n,) int64; need: (n,) bool -> goals (n,) int64 (a new array), env actions (n,)
+        """
+        goals = goals.copy()
+        if need.any():
+            goals[need] = self._pick_goals(states, need, meta_epsilon, rng)
+        x = torch.as_tensor(self._low_input(states, goals), device=self.device)  # (n, S + G)
+        actions = self.low.act(x).cpu().numpy()  # (n,)
+        if explore:
+            actions = epsilon_greedy(actions, self.controller_epsilons()[goals], self.n_actions, rng)
+        return goals, actions + self.action_start
+
+    def _open_subgoals(self, states: np.ndarray, goals: np.ndarray) -> None:
+        """Training's bookkeeping of the envs that were due a subgoal and got `goals`: their meta transitions start at
+        `states`."""
         need = self.need_goal
-        if not need.any():
-            return
-        self.goals[need] = self._pick_goals(states, need, epsilon)
-        self.high_obs[need] = states[need]
-        self.high_reward[need] = 0.0
-        self.goal_steps[need] = 0
-        self.ep_subgoals[need] += 1
-        self.need_goal[:] = False
+        if need.any():
+            self.goals[need] = goals[need]
+            self.high_obs[need] = states[need]
+            self.high_reward[need] = 0.0
+            self.goal_steps[need] = 0
+            self.ep_subgoals[need] += 1
+            self.need_goal[:] = False
 
     # ----------------------------------------------------------------------------------------------------- acting
     def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
         """Env actions for a batch of observations; new subgoals first where they are due."""
         states = self._states(obs)
-        self._open_subgoals(states, 0.0 if deterministic else self.meta_epsilon())
-        x = torch.as_tensor(self._low_input(states, self.goals), device=self.device)  # (n, S + G)
-        actions = self.low.act(x).cpu().numpy()  # (n,)
-        if not deterministic:
-            actions = epsilon_greedy(actions, self.controller_epsilons()[self.goals], self.n_actions, self.rng)
-        return actions + self.action_start
+        epsilon = 0.0 if deterministic else self.meta_epsilon()
+        goals, actions = self._control_step(states, self.goals, self.need_goal, epsilon, not deterministic, self.rng)
+        self._open_subgoals(states, goals)
+        return actions
 
     def random_actions(self, n_envs: int, obs: Any = None) -> np.ndarray:
         """Warm-up: uniform subgoals where they are due, uniform actions."""
         if obs is not None:
-            self._open_subgoals(self._states(obs), 1.0)
+            states = self._states(obs)
+            goals = self.goals.copy()
+            if self.need_goal.any():
+                goals[self.need_goal] = self._pick_goals(states, self.need_goal, 1.0)
+            self._open_subgoals(states, goals)
         return self.rng.integers(0, self.n_actions, size=n_envs) + self.action_start
 
     def predict(
@@ -214,21 +252,12 @@ class HDQNAgent:
             goals, steps, need = np.zeros(n, np.int64), np.zeros(n, np.int64), np.ones(n, np.bool_)
         else:
             goals, steps = (np.array(x, np.int64).reshape(-1) for x in state)
-            need = states == self.goal_states[goals]  # (n,) reached on arriving here
-            if self.cfg.subgoal_max_env_steps > 0:
-                need |= steps >= self.cfg.subgoal_max_env_steps
+            need = self._subgoal_over(states, goals, steps)  # (n,) ended on arriving here
             if episode_start is not None:
                 need |= np.asarray(episode_start, np.bool_).reshape(-1)
-        if need.any():
-            goals[need] = self._pick_goals(
-                states, need, None if deterministic else self.meta_epsilon(), self.predict_rng
-            )
-            steps[need] = 0
-        x = torch.as_tensor(self._low_input(states, goals), device=self.device)
-        actions = self.low.act(x).cpu().numpy()
-        if not deterministic:
-            actions = epsilon_greedy(actions, self.controller_epsilons()[goals], self.n_actions, self.predict_rng)
-        actions = actions + self.action_start
+        epsilon = None if deterministic else self.meta_epsilon()
+        goals, actions = self._control_step(states, goals, need, epsilon, not deterministic, self.predict_rng)
+        steps[need] = 0
         return (actions[0] if single else actions), (goals, steps + 1)
 
     def position(self, obs: Any) -> np.ndarray:
@@ -260,9 +289,7 @@ class HDQNAgent:
         self.high_reward += rewards
         self.goal_steps += 1
         done = terminated | np.asarray(truncated, np.bool_)
-        close = reached | done  # the subgoal's attempt ends
-        if self.cfg.subgoal_max_env_steps > 0:
-            close |= self.goal_steps >= self.cfg.subgoal_max_env_steps
+        close = self._subgoal_over(next_states, self.goals, self.goal_steps) | done  # the subgoal's attempt ends
         # One meta transition per closed subgoal (at most n_envs a step; the meta replay takes one row each).
         for i in np.flatnonzero(close):
             g = self.goals[i]

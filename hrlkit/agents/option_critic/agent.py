@@ -18,8 +18,9 @@ the actor: they were not drawn from pi_w.
 
 Evaluation (`predict(..., deterministic=True)`): the greedy option, the mode action, and an option that ends when
 beta_w(s) > 0.5 -- a threshold instead of a sample, so evaluation is a deterministic function of the observations and
-never draws from the agent's training generator. `predict(..., deterministic=False)` samples terminations, options
-(greedy over Q; epsilon is a training schedule) and actions from torch's generator.
+never draws from the agent's training generator. `predict(..., deterministic=False)` samples terminations and
+actions from the agent's predict generators; new options are greedy over Q (epsilon is a training schedule). Training
+and `predict` run the same control step (`_control_step`).
 """
 
 from __future__ import annotations
@@ -72,8 +73,9 @@ class OptionCriticAgent:
         self.buffer = ReplayBuffer(rows, obs_space, action_space, n_envs, device=run.device)
         self.buffer_options = np.zeros((rows, n_envs), np.int64)  # the option executing in s, row-aligned with buffer
         self.rng = np.random.default_rng(run.seed)
-        # Stochastic `predict` samples from its own generator, never torch's global one, which training draws from.
-        self.predict_generator = torch.Generator(device=self.device).manual_seed(run.seed + 1)
+        # Stochastic `predict` samples from its own generators, never the training ones.
+        self.predict_generator = torch.Generator(device=self.device).manual_seed(run.seed + 1)  # actions
+        self.predict_rng = np.random.default_rng(run.seed + 1)  # terminations
         K = cfg.n_options
         # Per env: the option in flight, whether a new one is due (episode start or termination), its age in steps.
         self.options = np.zeros(n_envs, np.int64)
@@ -87,22 +89,50 @@ class OptionCriticAgent:
         self.stat_usage = np.zeros(K, np.int64)
 
     # ----------------------------------------------------------------------------------------------------- acting
-    def _step_options(self, obs: Any, epsilon: float) -> torch.Tensor:
-        """Sample terminations at `obs` for the options in flight, pick new options where due; return phi(obs)."""
+    def _control_step(
+        self,
+        q: np.ndarray,
+        beta: np.ndarray,
+        options: np.ndarray,
+        need: np.ndarray,
+        epsilon: float | None,
+        deterministic: bool,
+        rng: np.random.Generator,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The per-env option step, the one state machine of training and `predict`: (options, fired), both (n,).
+
+        The option that arrived in s ends where its termination fires (a draw against beta_w(s) from `rng`, or beta_w(s)
+        > 0.5 when `deterministic`); there and where `need` (an episode's start) a new option is picked, greedily over
+        Q_Omega(s, .) or epsilon-greedily (`epsilon`; None: greedy, no draw). The draws are made for every env whatever
+        their outcome, so their number per step is fixed (a resumed run draws what an uninterrupted one does).
+
+        Shapes:
+            q, beta: (n, K); options: (n,) int64 the options in flight; need: (n,) bool -> (n,) int64, (n,) bool
+        """
+        rows = np.arange(len(options))
+        b = beta[rows, options]  # (n,) beta of the option that arrived in s
+        fired = (b > 0.5 if deterministic else rng.random(len(options)) < b) & ~need  # an episode's start ends nothing
+        greedy = q.argmax(1)
+        new = greedy if epsilon is None else epsilon_greedy(greedy, epsilon, q.shape[1], rng)
+        return np.where(need | fired, new, options), fired
+
+    def _heads(self, obs: Any) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """phi(obs) (n, H), Q_Omega(obs, .) and beta(obs) (n, K) as arrays."""
         with torch.no_grad():
             features = self.learner.net.features(obs_to_tensor(obs, self.device))  # (n, H)
             q = self.learner.net.q(features).cpu().numpy()  # (n, K)
             beta = self.learner.net.termination_prob(features).cpu().numpy()  # (n, K)
-        rows = np.arange(self.n_envs)
-        # beta_w(s) of the option that arrived in s; an env starting an episode has no such option.
-        fired = (self.rng.random(self.n_envs) < beta[rows, self.options]) & ~self.need_option  # (n,)
+        return features, q, beta
+
+    def _step_options(self, obs: Any, epsilon: float) -> torch.Tensor:
+        """Training: terminations at `obs` for the options in flight, new options where due (epsilon-greedy, the
+        training generator), the option statistics; returns phi(obs)."""
+        features, q, beta = self._heads(obs)
+        options, fired = self._control_step(q, beta, self.options, self.need_option, epsilon, False, self.rng)
         self._count_ended(fired)
         self.stat_counts[1] += int(fired.sum())
         due = self.need_option | fired
-        new = epsilon_greedy(
-            q.argmax(1), epsilon, q.shape[1], self.rng
-        )  # drawn for every env: the generator use stays fixed
-        self.options = np.where(due, new, self.options)
+        self.options = options
         self.option_steps[due] = 0
         self.need_option[:] = False
         return features
@@ -146,37 +176,26 @@ class OptionCriticAgent:
     ) -> tuple[np.ndarray, Any]:
         """One observation or a batch -> (actions, options): the `state` is the option of each env.
 
-        Deterministic: the greedy option, the mode action, termination when beta_w(s) > 0.5. Otherwise terminations and
-        actions are sampled from `predict_generator` (never torch's global generator, which training draws from) and
-        new options are still greedy. `state=None` or `episode_start`
-        marks envs that need a new option.
+        The control step is training's (`_control_step`). Deterministic: the greedy option, the mode action,
+        termination when beta_w(s) > 0.5. Otherwise terminations are drawn from `predict_rng` and actions from
+        `predict_generator` (never the training generators), and new options are still greedy (epsilon is a training
+        schedule). `state=None` or `episode_start` marks envs that need a new option.
         """
         single = _is_single(obs, self.obs_space)
         batch = _add_batch_axis(obs) if single else obs
-        net = self.learner.net
+        features, q, beta = self._heads(batch)
+        n = len(q)
+        if state is None:
+            options, need = np.zeros(n, np.int64), np.ones(n, bool)
+        else:
+            options = np.asarray(state, np.int64).reshape(n)
+            need = np.zeros(n, bool) if episode_start is None else np.asarray(episode_start, bool).reshape(n)
+        options, _ = self._control_step(q, beta, options, need, None, deterministic, self.predict_rng)
         with torch.no_grad():
-            features = net.features(obs_to_tensor(batch, self.device))  # (n, H)
-            q, beta = net.q(features), net.termination_prob(features)  # (n, K) each
-            n = q.shape[0]
-            if state is None:
-                options = q.argmax(1)
-                due = torch.ones(n, dtype=torch.bool, device=self.device)
-            else:
-                options = torch.as_tensor(np.asarray(state, np.int64).reshape(n), device=self.device)
-                b = beta[torch.arange(n, device=self.device), options]  # (n,)
-                due = (
-                    b > 0.5
-                    if deterministic
-                    else torch.rand(n, device=self.device, generator=self.predict_generator) < b
-                )
-                if episode_start is not None:
-                    start = torch.as_tensor(np.asarray(episode_start, bool).reshape(n), device=self.device)
-                    due = due | start
-            options = torch.where(due, q.argmax(1), options)  # (n,)
-            sampled = net.policy.sample(features, options, deterministic, generator=self.predict_generator)
-            actions = self._to_env(sampled.cpu().numpy())
-        options_np = options.cpu().numpy()
-        return (actions[0] if single else actions), options_np
+            chosen = torch.as_tensor(options, device=self.device)
+            sampled = self.learner.net.policy.sample(features, chosen, deterministic, generator=self.predict_generator)
+        actions = self._to_env(sampled.cpu().numpy())
+        return (actions[0] if single else actions), options
 
     def active_option(self, state: Any) -> np.ndarray | None:
         """The option of each env in a `predict` state (the state is the options), (n,) int64."""
