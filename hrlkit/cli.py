@@ -100,6 +100,8 @@ def cmd_train(argv: list[str]) -> int:
                 f"run dir {run_dir} is not empty: pass --resume {run_dir} to continue it, --overwrite to start it "
                 "over (its run files are deleted), or another --run-dir"
             )
+        from hrlkit.training.lock import clear_run_dir
+
         clear_run_dir(run_dir)
     model = cls._from_config(tc, run_dir, verbose=args.verbose, tensorboard=True, defer_run_dir=True)
     if init is not None:
@@ -154,33 +156,6 @@ def _print_sources(final: dict[str, Any], defaults: dict[str, Any], preset: dict
             continue
         source = "flag" if preset.get(key) != value else "preset" if defaults.get(key) != value else "default"
         print(f"{indent}{key}: {json.dumps(value)}  # {source}")
-
-
-def clear_run_dir(run_dir: Path) -> None:
-    """`--overwrite`: delete an earlier run's files (the names training writes, and TensorBoard's events) under the
-    run dir's lock; anything else there is refused first, so no file of the user's is deleted."""
-    import shutil
-
-    from hrlkit.training.lock import LOCK_NAME, WRITTEN, RunDirLock
-
-    lock = RunDirLock.acquire(run_dir)
-    try:
-        ours = set(WRITTEN) | {LOCK_NAME}
-        foreign = [p.name for p in run_dir.iterdir() if p.name not in ours and not p.name.startswith("events.out.")]
-        if foreign:
-            raise HrlkitError(
-                f"--overwrite deletes only an hrlkit run's files, and {run_dir} also holds {sorted(foreign)[:5]}: "
-                "move them, or give another --run-dir"
-            )
-        for p in run_dir.iterdir():
-            if p.name == LOCK_NAME:
-                continue
-            if p.is_dir() and not p.is_symlink():
-                shutil.rmtree(p)
-            else:
-                p.unlink()
-    finally:
-        lock.release()
 
 
 def _resume(args: argparse.Namespace, rest: list[str]) -> int:

@@ -96,8 +96,8 @@ def train_trial(params: dict[str, Any], spec: dict[str, Any]) -> None:
     from ray import tune
 
     from hrlkit.algorithms import Algorithm, algorithm_class
-    from hrlkit.cli import clear_run_dir
     from hrlkit.training.checkpoint import find_checkpoint
+    from hrlkit.training.lock import clear_run_dir
 
     sweep = SweepSpec(**spec)
     seed, values = int(params["seed"]), dict(params.get("values", {}))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from pathlib import Path
 
 from hrlkit.errors import HrlkitError
@@ -88,3 +89,26 @@ class RunDirLock:
         os.close(self.fd)
         self.fd = -1
         self._held.pop(self.key, None)
+
+
+def clear_run_dir(run_dir: Path) -> None:
+    """`--overwrite`: delete an earlier run's files (the names training writes, and TensorBoard's events) under the
+    run dir's lock; anything else there is refused first, so no file of the user's is deleted."""
+    lock = RunDirLock.acquire(run_dir)
+    try:
+        ours = set(WRITTEN) | {LOCK_NAME}
+        foreign = [p.name for p in run_dir.iterdir() if p.name not in ours and not p.name.startswith("events.out.")]
+        if foreign:
+            raise HrlkitError(
+                f"--overwrite deletes only an hrlkit run's files, and {run_dir} also holds {sorted(foreign)[:5]}: "
+                "move them, or give another --run-dir"
+            )
+        for p in run_dir.iterdir():
+            if p.name == LOCK_NAME:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
+    finally:
+        lock.release()
