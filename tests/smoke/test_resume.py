@@ -68,13 +68,16 @@ def assert_same_state(a: dict[str, Any], b: dict[str, Any]) -> None:
 
 
 def tensorboard_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
-    """What TensorBoard shows (purged events hidden), wall-clock tags left out."""
+    """What TensorBoard shows (purged events hidden), wall-clock tags left out, each tag's points in step order.
+
+    Sorted because a resumed run's two event files are named by the second they were opened in: two opened within one
+    second (short test runs on a busy machine) are read in either order, and the same points come back shuffled."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     acc = EventAccumulator(str(run_dir))
     acc.Reload()
     tags = [t for t in acc.Tags()["scalars"] if not t.startswith("time/fps")]
-    return {t: [(e.step, e.value) for e in acc.Scalars(t)] for t in tags}
+    return {t: sorted((e.step, e.value) for e in acc.Scalars(t)) for t in tags}
 
 
 @pytest.fixture(scope="module")
