@@ -239,6 +239,9 @@ def check_values(tc: TrainConfig) -> None:
     seeds (0 <= seed < 2^32). Each violation is one line naming the flag and the range."""
     for group, cfg in tc.groups().items():
         _check_fields(cfg, f"{group}.")
+    algo_check = getattr(tc.algo_config, "check", None)  # an algorithm's own rules (Option-Critic, PPOC, DAC)
+    if callable(algo_check):
+        algo_check()
     batch = getattr(tc.algo_config, "batch_size", None)
     if tc.replay is not None and isinstance(batch, int) and batch > tc.replay.buffer_size * tc.run.n_envs:
         raise HrlkitError(

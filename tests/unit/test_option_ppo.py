@@ -246,8 +246,15 @@ def test_agent_runs_options_call_and_return() -> None:
     np.testing.assert_array_equal(fresh, greedy)
 
 
-def test_bad_option_config_is_refused() -> None:
+def test_bad_option_config_is_refused_before_the_run_dir_is_made(tmp_path) -> None:  # noqa: ANN001
+    from hrlkit import DAC, OptionCritic
     from hrlkit.errors import HrlkitError
 
     with pytest.raises(HrlkitError, match="n_options"):
         PPOCLearner(OBS_SPACE, BOX_ACTIONS, PPOCConfig(n_options=0))
+    # an algorithm's own rules are checked with every field's range, before anything is written
+    with pytest.raises(HrlkitError, match="shared_encoder does not apply"):
+        DAC("CartPole-v1", shared_encoder=True, run_dir=tmp_path / "dac", verbose=0)
+    with pytest.raises(HrlkitError, match="critic_loss must be huber or mse"):
+        OptionCritic("CartPole-v1", critic_loss="l1", run_dir=tmp_path / "oc", verbose=0)
+    assert not (tmp_path / "dac").exists() and not (tmp_path / "oc").exists()
