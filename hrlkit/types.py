@@ -88,7 +88,7 @@ class OptionRolloutBatch(NamedTuple):
         obs: (N, *obs_shape) or a dict of such tensors (normalised when the agent normalises observations).
         actions: (N, A) float32 unclipped Gaussian samples, or (N,) int64.
         options: (N,) int64 the option w that chose the action; prev_options: (N,) int64 the option w- that was running
-            when s was reached (0 at an episode's start, where it is not read).
+            when s was reached (at an episode's start: the previous episode's last option, never read there).
         starts: (N,) bool the step is an episode's first (no option ran yet); chose: (N,) bool the policy over options
             picked w at this step (an episode's start, or w- terminated in s).
         log_probs: (N,) log pi_w(a|s); log_probs_high: (N,) log pi_hat(w|s, w-), both of the collecting networks.

@@ -93,8 +93,11 @@ class OptionRolloutAgent(RolloutAgent):
         return torch.where(chose, new, running), chose
 
     def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
-        """Env actions for a batch; keeps the draw for this step's `observe`. `deterministic` is evaluation's
-        (`predict`), which leaves the running options alone."""
+        """Env actions for a batch; keeps the draw for this step's `observe`.
+
+        `deterministic=True` is stateless: each call picks the master's greedy option as at an episode's start and
+        leaves the running options alone. Evaluation goes through `predict`, which carries each env's option in its
+        state (call-and-return)."""
         if deterministic:
             return self._predict_batch(obs, True, None, None)[0]
         if self.obs_norm is not None:

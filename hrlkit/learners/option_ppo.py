@@ -14,7 +14,7 @@ minibatch, one Adam step on the sum
     master  = -sum(chose log pi_Omega(w|s) A_Omega) / max(1, sum chose) - master_ent_coef mean H[pi_Omega(.|s)]
 
 with V_Omega(s) = sum_w pi_Omega(w|s) Q_Omega(s, w) and A_Omega = R - V_Omega,old(s), the advantage of having picked w
-at s. The termination term is Option-Critic's termination gradient (Bacon et al. 2017, Theorem 2) at the state where
+at s, standardised over the rows where the master chose (with `normalize_advantage`). The termination term is Option-Critic's termination gradient (Bacon et al. 2017, Theorem 2) at the state where
 the running option decides whether to stop; termination_reg (xi) keeps options from ending as soon as another looks
 as good.
 
@@ -34,7 +34,8 @@ call-and-return model is two augmented MDPs, each an ordinary MDP for an ordinar
 
 Each update runs `n_epochs` PPO epochs on the high MDP and `n_epochs` on the low one over the same rollout, in an order
 drawn per update (the paper's "all" learning mode), so beta and pi_Omega learn only through the high MDP and pi_w only
-through the low one; the critic learns in both.
+through the low one (their towers are separate weight tensors, `hrlkit.nn.options`); the critic, and an image encoder
+where there is one, learn in both.
 
 Shared with PPO (`hrlkit.learners.ppo`): shuffled minibatches from torch's global generator, advantages standardised
 per minibatch, the gradient clipped to max_grad_norm, Adam with epsilon 1e-5, optional learning-rate annealing.
@@ -180,6 +181,22 @@ def master_loss(
     return pg - ent_coef * entropy
 
 
+def normalize_where(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """(x - mean) / (std + eps) with the mean and unbiased std of the rows in `mask` only (the rows a loss reads);
+    x unchanged when fewer than two rows are in it.
+
+    Worked example: x = (2, 2, 0, 4), mask = (F, F, T, T): mean 2, std sqrt(8) -> (0, 0, -0.707, 0.707) on the masked
+    rows (the others are not read).
+
+    Shapes:
+        x: (B,), mask: (B,) bool -> (B,)
+    """
+    picked = x[mask]
+    if picked.numel() < 2:
+        return x
+    return (x - picked.mean()) / (picked.std() + eps)
+
+
 # ------------------------------------------------------------------------------------------------------ learners
 class OptionPPOLearner(Learner[OptionRolloutBatch]):
     """The network, its optimizer and the PPO machinery PPOC and DAC share; `update` is theirs.
@@ -295,7 +312,7 @@ class PPOCLearner(OptionPPOLearner):
         )  # fmt: skip
         master_advantages = batch.returns - batch.values_master  # (B,) R - V_Omega,old(s)
         if cfg.normalize_advantage:
-            master_advantages = normalize(master_advantages)
+            master_advantages = normalize_where(master_advantages, batch.chose)
         master = master_loss(out.master_log_probs, batch.options, batch.chose, master_advantages, cfg.master_ent_coef)
         info.update(termination_loss=term.detach(), master_loss=master.detach())
         return loss + term + master, info

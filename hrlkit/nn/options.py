@@ -7,9 +7,12 @@ options and an option-value critic, all read from one observation encoder.
     Q_Omega(s, w)    value of running option w from s          1 tower   -> (B, K)
 
 Each of the 2K + 2 towers is its own MLP (`hidden`, as the reference implementation of DAC gives every option its own
-policy and termination body). The towers share their input, so all of them run as ONE ensemble: each hidden layer is a
-single batched matmul over 2K + 2 members (`EnsembleLinear`), not 2K + 2 small layers, which at K = 4 and batch 64 is
-what keeps an option learner's update within a small factor of PPO's.
+policy and termination body). The towers share their input, so they run as three ensembles (`EnsembleLinear`): the K
+intra-option policies, the K terminations with the master, and the critic, each hidden layer one batched matmul per
+ensemble rather than 2K + 2 small layers. Three and not one: a loss that does not reach an ensemble leaves its
+weights without a gradient, so DAC's pass on one MDP cannot move the other MDP's actor (not even through Adam's
+momentum, which a shared weight tensor would carry over). The observation encoder (a Nature CNN on images; flat
+observations have none with weights) is shared by all towers and learns in both passes, as in the reference.
 
 The high-level policy of the call-and-return model (Zhang & Whiteson 2019, "DAC: The Double Actor-Critic Architecture
 for Learning Options", arXiv:1904.12691, eq. for pi^H): with the previous option w- still running,
@@ -165,9 +168,17 @@ class OptionActorCritic(nn.Module):
         self.out_dim = out_dim
         self.encoder = make_encoder(obs_space, encoder)
         self._flat = isinstance(self.encoder, FlatEncoder)
-        self.n_towers = E = 2 * K + 2  # K policies, K terminations, the master, the critic
+        # Three stacks of towers, one weight tensor per stack and layer: the K intra-option policies (the low MDP's
+        # actor), the K terminations and the master (the high MDP's actor), the critic. A loss that does not reach a
+        # stack leaves its gradient None, so Adam leaves it alone too (no step from momentum): DAC's high pass never
+        # moves the intra-option policies and its low pass never moves beta or pi_Omega.
         dims = [self.encoder.dim, *hidden]
-        self.towers = nn.ModuleList(EnsembleLinear(E, a, b) for a, b in zip(dims[:-1], dims[1:], strict=False))
+        layers = list(zip(dims[:-1], dims[1:], strict=False))
+        self.stack_sizes = {"policy": K, "high": K + 1, "critic": 1}
+        self.towers = nn.ModuleDict({
+            name: nn.ModuleList(EnsembleLinear(size, a, b) for a, b in layers)
+            for name, size in self.stack_sizes.items()
+        })  # fmt: skip
         self.act_fn = activation_class(activation)()
         latent = dims[-1]
         self.policy_head = EnsembleLinear(K, latent, out_dim)
@@ -179,8 +190,9 @@ class OptionActorCritic(nn.Module):
             for module in self.encoder.modules():
                 if isinstance(module, nn.Linear | nn.Conv2d):
                     _orthogonal_(module.weight, module.bias, math.sqrt(2.0))
-            for layer in self.towers:
-                _orthogonal_(layer.weight, layer.bias, math.sqrt(2.0))
+            for stack in self.towers.values():
+                for layer in stack:
+                    _orthogonal_(layer.weight, layer.bias, math.sqrt(2.0))
             for head, gain in ((self.policy_head, 0.01), (self.termination_head, 0.01), (self.master_head, 0.01)):
                 _orthogonal_(head.weight, head.bias, gain)
             _orthogonal_(self.q_head.weight, self.q_head.bias, 1.0)
@@ -191,18 +203,24 @@ class OptionActorCritic(nn.Module):
             return self.encoder.flatten(obs)  # type: ignore[union-attr,operator]
         return self.encoder(obs)
 
+    def _stack(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """A stack's towers on the features: (B, F) -> (E, B, H), one batched matmul per layer (E: its towers; with no
+        hidden layers, E copies of the features)."""
+        h = x.unsqueeze(0).expand(self.stack_sizes[name], *x.shape)  # (E, B, F), a view
+        for layer in self.towers[name]:
+            h = self.act_fn(layer(h))  # (E, B, H)
+        return h
+
     def forward(self, obs: TensorObs) -> OptionOutputs:
         K = self.n_options
         x = self.features(obs)  # (B, F)
-        h = x.unsqueeze(0).expand(self.n_towers, *x.shape)  # (E, B, F), a view
-        for layer in self.towers:
-            h = self.act_fn(layer(h))  # (E, B, H)
-        loc = self.policy_head(h[:K]).transpose(0, 1)  # (B, K, A)
+        h_policy, h_high, h_critic = (self._stack(name, x) for name in ("policy", "high", "critic"))
+        loc = self.policy_head(h_policy).transpose(0, 1)  # (B, K, A)
         if self.is_discrete:
             loc = torch.log_softmax(loc, dim=-1)
-        termination_logits = self.termination_head(h[K : 2 * K]).squeeze(-1).transpose(0, 1)  # (B, K)
-        master_log_probs = torch.log_softmax(self.master_head(h[2 * K]), dim=-1)  # (B, K)
-        q = self.q_head(h[2 * K + 1])  # (B, K)
+        termination_logits = self.termination_head(h_high[:K]).squeeze(-1).transpose(0, 1)  # (B, K)
+        master_log_probs = torch.log_softmax(self.master_head(h_high[K]), dim=-1)  # (B, K)
+        q = self.q_head(h_critic[0])  # (B, K)
         return OptionOutputs(loc, self.log_std, termination_logits, master_log_probs, q)
 
     def sample_actions(

@@ -5,7 +5,7 @@ and TRPO; PPOC and DAC take PPO's).
 Each run evaluates every 5000 env steps (10 deterministic episodes) and stops at the first evaluation >= 475 through
 `StopOnReward`, the stop-capable callback, so the test also shows a callback ending a real run. Measured on this
 2-core machine (another job on the second core): PPO seeds 0 / 1 / 2 reach it at 10k / 5k / 15k env steps (6 s for
-seed 0), TRPO at 20k / 20k / 15k (10 s for seed 0), PPOC at 20k / 30k / 5k, DAC at 15k / 20k / 15k.
+seed 0), TRPO at 20k / 20k / 15k (10 s for seed 0), PPOC at 5k / 25k / 20k, DAC at 10k / 5k / 25k.
 """
 
 from __future__ import annotations

@@ -199,18 +199,44 @@ def test_dac_losses_row_by_row() -> None:
     assert low.item() == pytest.approx(np.mean(low_terms), rel=1e-5)
 
 
-def test_dac_high_pass_moves_only_the_master_terminations_and_critic() -> None:
-    cfg = DACConfig(hidden=(8,), n_options=2, learning_rate=1e-2, batch_size=6, n_epochs=1)
+def test_dac_passes_move_only_their_own_mdps_actor() -> None:
+    """The high pass moves beta and pi_Omega (and the critic), never pi_w; the low pass that follows moves pi_w and
+    leaves beta and pi_Omega exactly as the high pass left them, although Adam then holds momentum for them."""
+    cfg = DACConfig(hidden=(8,), n_options=2, learning_rate=1e-2, batch_size=6, n_epochs=3)
     learner = DACLearner(OBS_SPACE, BOX_ACTIONS, cfg)
     batch = tiny_batch(learner.policy, seed=2)
-    before = {k: v.clone() for k, v in learner.policy.state_dict().items()}
+    net = learner.policy
+
+    def outputs() -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            out = net(batch.obs)
+        return {"loc": out.loc, "log_std": out.log_std.clone(), "beta": out.termination_logits,
+                "master": out.master_log_probs, "q": out.q}  # fmt: skip
+
+    start = outputs()
     learner._run_epochs(batch, learner.high_loss, "high/")
-    after = learner.policy.state_dict()
-    # the option policies' heads and log-stds are not in the high MDP's loss
-    assert torch.equal(before["policy_head.weight"], after["policy_head.weight"])
-    assert torch.equal(before["log_std"], after["log_std"])
-    assert not torch.equal(before["termination_head.weight"], after["termination_head.weight"])
-    assert not torch.equal(before["master_head.weight"], after["master_head.weight"])
+    after_high = outputs()
+    for key in ("loc", "log_std"):
+        assert torch.equal(after_high[key], start[key]), key
+    for key in ("beta", "master", "q"):
+        assert not torch.equal(after_high[key], start[key]), key
+    learner._run_epochs(batch, learner.low_loss, "")
+    after_low = outputs()
+    for key in ("beta", "master"):
+        assert torch.equal(after_low[key], after_high[key]), key
+    for key in ("loc", "log_std", "q"):
+        assert not torch.equal(after_low[key], after_high[key]), key
+
+
+def test_master_advantages_are_standardised_over_the_rows_it_chose() -> None:
+    from hrlkit.learners.option_ppo import normalize_where
+
+    x = t([2.0, 2.0, 0.0, 4.0])
+    out = normalize_where(x, torch.tensor([False, False, True, True]))
+    assert out[2].item() == pytest.approx(-2 / math.sqrt(8), rel=1e-6)
+    assert out[3].item() == pytest.approx(2 / math.sqrt(8), rel=1e-6)
+    # fewer than two chosen rows: left as they are
+    assert torch.equal(normalize_where(x, torch.tensor([False, True, False, False])), x)
 
 
 # ---------------------------------------------------------------------------------------------- the agent
