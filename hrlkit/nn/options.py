@@ -69,7 +69,10 @@ def select(values: torch.Tensor, options: torch.Tensor) -> torch.Tensor:
 
     Worked example: values [[1, 2], [3, 4]] and options [1, 0] -> [2, 3].
     """
-    return values[torch.arange(options.shape[0], device=values.device), options]
+    # a gather, not values[arange(B), options]: the same entries without building the row index (collection calls this
+    # several times per env step)
+    index = options.view(-1, 1, *([1] * (values.dim() - 2))).expand(-1, 1, *values.shape[2:])  # (B, 1, ...)
+    return values.gather(1, index).squeeze(1)
 
 
 def action_log_prob(out: OptionOutputs, options: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -205,22 +208,25 @@ class OptionActorCritic(nn.Module):
 
     def _stack(self, name: str, x: torch.Tensor) -> torch.Tensor:
         """A stack's towers on the features: (B, F) -> (E, B, H), one batched matmul per layer (E: its towers; with no
-        hidden layers, E copies of the features)."""
+        hidden layers, E copies of the features). Each layer's `forward` is called directly, without the module call's
+        hook checks (as `hrlkit.nn.policies._run`; hrlkit registers no hooks)."""
         h = x.unsqueeze(0).expand(self.stack_sizes[name], *x.shape)  # (E, B, F), a view
-        for layer in self.towers[name]:
-            h = self.act_fn(layer(h))  # (E, B, H)
+        act = self.act_fn.forward
+        for layer in self.towers[name]._modules.values():
+            h = act(layer.forward(h))  # (E, B, H)
         return h
 
     def forward(self, obs: TensorObs) -> OptionOutputs:
         K = self.n_options
         x = self.features(obs)  # (B, F)
         h_policy, h_high, h_critic = (self._stack(name, x) for name in ("policy", "high", "critic"))
-        loc = self.policy_head(h_policy).transpose(0, 1)  # (B, K, A)
+        modules = self._modules
+        loc = modules["policy_head"].forward(h_policy).transpose(0, 1)  # (B, K, A)
         if self.is_discrete:
             loc = torch.log_softmax(loc, dim=-1)
-        termination_logits = self.termination_head(h_high[:K]).squeeze(-1).transpose(0, 1)  # (B, K)
-        master_log_probs = torch.log_softmax(self.master_head(h_high[K]), dim=-1)  # (B, K)
-        q = self.q_head(h_critic[0])  # (B, K)
+        termination_logits = modules["termination_head"].forward(h_high[:K]).squeeze(-1).transpose(0, 1)  # (B, K)
+        master_log_probs = torch.log_softmax(modules["master_head"].forward(h_high[K]), dim=-1)  # (B, K)
+        q = modules["q_head"].forward(h_critic[0])  # (B, K)
         return OptionOutputs(loc, self.log_std, termination_logits, master_log_probs, q)
 
     def sample_actions(
