@@ -6,8 +6,8 @@
     pi_w(.|s)         = IntraOptionPolicy(phi(s))                          one distribution per option
 
 K = n_options, A = action dimensions (Box) or actions (Discrete). Every head computes all K options in one matmul;
-`select` then picks each row's option with a gather. On K <= 8 options this is cheaper than indexing the weights
-per row, and it keeps the code free of Python loops over options.
+`select` (`hrlkit.nn.options`) then picks each row's option with a gather. On K <= 8 options this is cheaper than
+indexing the weights per row, and it keeps the code free of Python loops over options.
 """
 
 from __future__ import annotations
@@ -22,20 +22,10 @@ from torch import nn
 from hrlkit.errors import HrlkitError
 from hrlkit.nn import ObsFlattener
 from hrlkit.nn.mlp import activation, mlp
+from hrlkit.nn.options import select
 from hrlkit.types import TensorObs
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
-
-
-def select(values: torch.Tensor, options: torch.Tensor) -> torch.Tensor:
-    """Each row's entry for its option.
-
-    Worked example: values (B=2, K=3, ...) and options [2, 0] -> [values[0, 2], values[1, 0]].
-
-    Shapes:
-        values: (B, K, ...), options: (B,) int64 -> (B, ...)
-    """
-    return values[torch.arange(len(options), device=values.device), options]
 
 
 class CategoricalOptionPolicies(nn.Module):
