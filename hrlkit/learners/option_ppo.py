@@ -58,12 +58,11 @@ from hrlkit.learners.on_policy import (
     clip_grad_norm,
     explained_variance,
     make_adam_eps,
-    normalize,
     set_learning_rate,
     shuffled_minibatches,
     zero_grad,
 )
-from hrlkit.learners.ppo import clipped_surrogate_loss
+from hrlkit.learners.ppo import ppo_terms
 from hrlkit.nn.options import (
     OptionActorCritic,
     OptionOutputs,
@@ -242,20 +241,9 @@ class OptionPPOLearner(Learner[OptionRolloutBatch]):
         """PPO's clipped loss of the intra-option policies, their entropy bonus and the critic's Q_Omega(s, w) error."""
         cfg = self.config
         log_probs = action_log_prob(out, batch.options, batch.actions)  # (B,)
-        advantages = normalize(batch.advantages) if cfg.normalize_advantage else batch.advantages
-        policy_loss, clip_fraction, approx_kl = clipped_surrogate_loss(
-            log_probs, batch.log_probs, advantages, cfg.clip_range
-        )
         entropy = action_entropy(out, batch.options).mean()
         value_loss = (select(out.q, batch.options) - batch.returns).pow(2).mean()
-        loss = policy_loss - cfg.ent_coef * entropy + cfg.vf_coef * value_loss
-        return loss, {
-            "policy_gradient_loss": policy_loss.detach(),
-            "value_loss": value_loss.detach(),
-            "entropy_loss": -entropy.detach(),
-            "approx_kl": approx_kl,
-            "clip_fraction": clip_fraction,
-        }
+        return ppo_terms(log_probs, batch.log_probs, batch.advantages, entropy, value_loss, cfg)
 
     def _step(self, loss: torch.Tensor, params: list[torch.nn.Parameter]) -> None:
         zero_grad(params)
@@ -333,20 +321,11 @@ class DACLearner(OptionPPOLearner):
         cfg = self.config
         log_pi_hat = high_log_probs(out.termination_logits, out.master_log_probs, batch.prev_options, batch.starts)
         log_probs = select(log_pi_hat, batch.options)  # (B,)
-        advantages = normalize(batch.advantages_high) if cfg.normalize_advantage else batch.advantages_high
-        policy_loss, clip_fraction, approx_kl = clipped_surrogate_loss(
-            log_probs, batch.log_probs_high, advantages, cfg.clip_range
-        )
         entropy = -(log_pi_hat.exp() * log_pi_hat).sum(-1).mean()
         value_loss = ((batch.pi_hat * out.q).sum(-1) - batch.returns_high).pow(2).mean()
-        loss = policy_loss - cfg.ent_coef_high * entropy + cfg.vf_coef * value_loss
-        return loss, {
-            "policy_gradient_loss": policy_loss.detach(),
-            "value_loss": value_loss.detach(),
-            "entropy_loss": -entropy.detach(),
-            "approx_kl": approx_kl,
-            "clip_fraction": clip_fraction,
-        }
+        return ppo_terms(
+            log_probs, batch.log_probs_high, batch.advantages_high, entropy, value_loss, cfg, cfg.ent_coef_high
+        )
 
     def update(self, batch: OptionRolloutBatch) -> UpdateResult:
         # The order of the two MDPs, from torch's global generator (checkpointed) like the minibatches.

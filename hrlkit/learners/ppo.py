@@ -26,6 +26,7 @@ Deviation: Adam's epsilon is 1e-5 (`adam_eps`), as in OpenAI Baselines and Clean
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 import torch
@@ -94,6 +95,37 @@ def clipped_surrogate_loss(
     return -surrogate.mean(), clip_fraction, approx_kl
 
 
+def ppo_terms(
+    log_probs: torch.Tensor,
+    old_log_probs: torch.Tensor,
+    advantages: torch.Tensor,
+    entropy: torch.Tensor,
+    value_loss: torch.Tensor,
+    cfg: Any,
+    ent_coef: float | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """PPO's loss from its parts, -L^CLIP - ent_coef H + vf_coef value_loss, and the parts (detached) under SB3's names,
+    for PPO and the option learners on it (`cfg`: their config, with normalize_advantage, clip_range, ent_coef and
+    vf_coef). Advantages are standardised here when `cfg.normalize_advantage`; `ent_coef` None: `cfg.ent_coef`.
+
+    Shapes:
+        log_probs, old_log_probs, advantages: (B,); entropy, value_loss: () -> loss (), info
+    """
+    if cfg.normalize_advantage:
+        advantages = normalize(advantages)
+    policy_loss, clip_fraction, approx_kl = clipped_surrogate_loss(log_probs, old_log_probs, advantages, cfg.clip_range)
+    entropy_loss = -entropy
+    loss = policy_loss + (cfg.ent_coef if ent_coef is None else ent_coef) * entropy_loss + cfg.vf_coef * value_loss
+    info = {
+        "policy_gradient_loss": policy_loss.detach(),
+        "value_loss": value_loss.detach(),
+        "entropy_loss": entropy_loss.detach(),
+        "approx_kl": approx_kl,
+        "clip_fraction": clip_fraction,
+    }
+    return loss, info
+
+
 def clipped_value_loss(
     values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip_range_vf: float | None
 ) -> torch.Tensor:
@@ -146,21 +178,9 @@ class PPOLearner(Learner[RolloutBatch]):
         values, log_probs, entropy = self.policy.evaluate_actions(
             batch.obs, batch.actions, entropy_grad=cfg.ent_coef != 0.0
         )  # (B,) each
-        advantages = normalize(batch.advantages) if cfg.normalize_advantage else batch.advantages
-        policy_loss, clip_fraction, approx_kl = clipped_surrogate_loss(
-            log_probs, batch.log_probs, advantages, cfg.clip_range
-        )
         value_loss = clipped_value_loss(values, batch.values, batch.returns, cfg.clip_range_vf)
-        entropy_loss = -entropy.mean()
-        loss = policy_loss + cfg.ent_coef * entropy_loss + cfg.vf_coef * value_loss
-        info = {
-            "policy_gradient_loss": policy_loss.detach(),
-            "value_loss": value_loss.detach(),
-            "entropy_loss": entropy_loss.detach(),
-            "approx_kl": approx_kl,
-            "clip_fraction": clip_fraction,
-            "loss": loss.detach(),
-        }
+        loss, info = ppo_terms(log_probs, batch.log_probs, batch.advantages, entropy.mean(), value_loss, cfg)
+        info["loss"] = loss.detach()
         return loss, info
 
     # ------------------------------------------------------------------------------------------------------ update

@@ -42,7 +42,7 @@ from hrlkit.errors import HrlkitError
 from hrlkit.nn.encoders import FlatEncoder, make_encoder
 from hrlkit.nn.mlp import EnsembleLinear
 from hrlkit.nn.mlp import activation as activation_class
-from hrlkit.nn.policies import HALF_LOG_2PI, _sample_categorical
+from hrlkit.nn.policies import HALF_LOG_2PI, _sample_categorical, action_head_size
 from hrlkit.types import TensorObs
 
 
@@ -156,15 +156,7 @@ class OptionActorCritic(nn.Module):
         ortho_init: bool = True,
     ) -> None:
         super().__init__()
-        if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-            self.is_discrete, out_dim = False, int(action_space.shape[0])
-        elif isinstance(action_space, gym.spaces.Discrete):
-            self.is_discrete, out_dim = True, int(action_space.n)
-        else:
-            raise HrlkitError(
-                f"option learners support 1-D Box or Discrete action spaces, got {action_space}: flatten the action "
-                "space with a wrapper or pick another env"
-            )
+        self.is_discrete, out_dim = action_head_size(action_space, "option learners")
         if n_options < 1:
             raise HrlkitError(f"n_options must be >= 1, got {n_options}")
         K = self.n_options = int(n_options)

@@ -94,6 +94,19 @@ def _sample_categorical(probs: torch.Tensor) -> torch.Tensor:
     return torch.argmax(probs / torch.empty_like(probs).exponential_(1), dim=-1)
 
 
+def action_head_size(action_space: gym.Space, who: str) -> tuple[bool, int]:
+    """(is_discrete, outputs of the policy head): (False, A) for a 1-D Box, (True, n) for Discrete(n); any other space
+    is refused in one line naming `who` (e.g. "on-policy learners")."""
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        return False, int(action_space.shape[0])
+    if isinstance(action_space, gym.spaces.Discrete):
+        return True, int(action_space.n)
+    raise HrlkitError(
+        f"{who} support 1-D Box or Discrete action spaces, got {action_space}: flatten the action space with a wrapper "
+        "or pick another env"
+    )
+
+
 def _orthogonal_init(module: nn.Module, gain: float) -> None:
     for m in module.modules():
         if isinstance(m, nn.Linear | nn.Conv2d):
@@ -144,15 +157,7 @@ class ActorCritic(nn.Module):
         ortho_init: bool = True,
     ) -> None:
         super().__init__()
-        if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
-            self.is_discrete, out_dim = False, int(action_space.shape[0])
-        elif isinstance(action_space, gym.spaces.Discrete):
-            self.is_discrete, out_dim = True, int(action_space.n)
-        else:
-            raise HrlkitError(
-                f"on-policy learners support 1-D Box or Discrete action spaces, got {action_space}: flatten the "
-                "action space with a wrapper or pick another env"
-            )
+        self.is_discrete, out_dim = action_head_size(action_space, "on-policy learners")
         self.shared = shared
         self.pi_encoder = make_encoder(obs_space, encoder)
         # A flat encoder has no weights: both towers read the same features, computed once per forward pass. For a
