@@ -407,12 +407,11 @@ def _plot_trajectories(run_dirs: list[Path], out: str | Path, episodes: int, env
     than its latest checkpoint, is evaluated first."""
     from hrlkit.algorithms import guard_checkpoint_env
     from hrlkit.envs.make import make_env
-    from hrlkit.plotting import MazePanel, maze_walls, maze_y_down, plot_trajectories
+    from hrlkit.plotting import MazePanel, maze_walls, maze_y_down, plot_trajectories, png_path
     from hrlkit.training.checkpoint import find_checkpoint, read_meta
     from hrlkit.training.evaluate import TRAJECTORY_FILE, latest_trajectories, load_trajectories
 
-    if Path(out).suffix.lower() != ".png":  # checked before any evaluation runs
-        raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {Path(out).with_suffix('.png')}")
+    png_path(out)  # checked before any evaluation runs
     for run_dir in run_dirs:  # every run a maze, checked before anything is evaluated or drawn
         meta = read_meta(find_checkpoint(run_dir))
         guard_checkpoint_env(str(meta["env"]), env_id, Path(run_dir))
@@ -453,12 +452,11 @@ def _plot_options(
 
     from hrlkit.algorithms import Algorithm, guard_checkpoint_env
     from hrlkit.envs.make import make_eval_env
-    from hrlkit.plotting import OptionPanel, plot_options
+    from hrlkit.plotting import OptionPanel, plot_options, png_path
     from hrlkit.training.checkpoint import find_checkpoint, read_meta
     from hrlkit.training.evaluate import load_trajectories
 
-    if Path(out).suffix.lower() != ".png":  # checked before any evaluation runs
-        raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {Path(out).with_suffix('.png')}")
+    png_path(out)  # checked before any evaluation runs
     if episodes < 1:
         raise HrlkitError(f"--episodes {episodes}: it must be >= 1")
     models = []

@@ -41,6 +41,14 @@ DEFAULT_METRICS = ("eval/success_rate", "eval/mean_return", "rollout/ep_rew_mean
 Curve = tuple[np.ndarray, np.ndarray]  # (env_steps (N,), values (N,)) of one seed
 
 
+def png_path(out: str | Path) -> Path:
+    """`out` as a Path, refused in one line unless it ends in .png (every picture hrlkit writes is a PNG)."""
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {out.with_suffix('.png')}")
+    return out
+
+
 # ----------------------------------------------------------------------------------------------------- reading runs
 def load_progress(run_dir: str | Path) -> dict[str, np.ndarray]:
     """Read `run_dir/progress.csv` into one float array per column; empty cells become NaN.
@@ -257,9 +265,7 @@ def plot_learning_curves(
     Raises:
         HrlkitError: no runs, a run without the metric, runs that do not overlap, or `out` not ending in `.png`.
     """
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {out.with_suffix('.png')}")
+    out = png_path(out)
     groups = group_runs(run_dirs, labels)
     if not groups:
         raise HrlkitError("no run directories given: pass at least one run directory written by `hrlkit train`")
@@ -399,9 +405,7 @@ def plot_trajectories(panels: MazePanel | Sequence[MazePanel], out: str | Path) 
     Raises:
         HrlkitError: no panels, or `out` not ending in `.png`.
     """
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {out.with_suffix('.png')}")
+    out = png_path(out)
     panels = [panels] if isinstance(panels, MazePanel) else list(panels)
     if not panels:
         raise HrlkitError("no trajectories to plot: pass at least one run directory")
@@ -497,9 +501,7 @@ def plot_options(panels: OptionPanel | Sequence[OptionPanel], out: str | Path) -
     Raises:
         HrlkitError: no panels, `out` not ending in `.png`, or trajectories without options (not an option agent).
     """
-    out = Path(out)
-    if out.suffix.lower() != ".png":
-        raise HrlkitError(f"plot output {out} must end in .png: pass e.g. {out.with_suffix('.png')}")
+    out = png_path(out)
     panels = [panels] if isinstance(panels, OptionPanel) else list(panels)
     if not panels:
         raise HrlkitError("no runs to plot: pass at least one run directory")
