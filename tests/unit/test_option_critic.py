@@ -81,6 +81,43 @@ def test_critic_target_by_hand():
     torch.testing.assert_close(y, t([3.25, 2.7, -1.0, 5.0]))
 
 
+def test_deliberation_cost_in_the_critic_target_by_hand():
+    # eta = 0.5 is paid where the option ends: U = (1 - beta) Q'(s', w) + beta (max Q'(s', .) - eta), gamma = 0.9
+    # row 0: w = 0, beta 0.25: U = 0.75 * 2 + 0.25 * (4 - 0.5) = 2.375 -> y = 1 + 0.9 * 2.375 = 3.1375
+    # row 1: w = 1, beta 0.1 : U = 0.9 * 3 + 0.1 * (3 - 0.5) = 2.95   -> y = 0.9 * 2.95 = 2.655
+    # row 2: terminated: no option ends after the episode          -> y = r = -1
+    # row 3: w = 1, beta 0   : the option goes on, nothing is paid  -> y = 0.5 + 0.9 * -3 = -2.2
+    y = option_critic_target(
+        rewards=t([1.0, 0.0, -1.0, 0.5]),
+        terminated=t([0.0, 0.0, 1.0, 0.0]),
+        next_q_target=t([[2.0, 4.0], [1.0, 3.0], [5.0, 0.0], [5.0, -3.0]]),
+        next_termination_prob=t([[0.25, 0.5], [0.8, 0.1], [0.5, 0.5], [1.0, 0.0]]),
+        options=torch.tensor([0, 1, 0, 1]),
+        gamma=0.9,
+        deliberation_cost=0.5,
+    )
+    torch.testing.assert_close(y, t([3.1375, 2.655, -1.0, -2.2]))
+
+
+def test_learner_passes_the_deliberation_cost_to_both_losses():
+    cfg = OptionCriticConfig(n_options=2, hidden=(8,), gamma=0.9, termination_reg=0.0, deliberation_cost=0.5)
+    learner = OptionCriticLearner(OBS, ACTIONS, cfg)
+    constant_heads(learner.net_target, q=[2.0, 4.0], beta=[0.9, 0.9])
+    constant_heads(learner.net, q=[1.0, 0.0], beta=[0.25, 0.5])
+    batch = hand_batch([0, 1], [0, 2], [1.0, 0.0], [2, 3], [0.0, 0.0], [0, 1])
+    # targets: row 0: 1 + 0.9 (0.75 * 2 + 0.25 * 3.5) = 3.1375; row 1: 0.9 (0.5 * 4 + 0.5 * 3.5) = 3.375
+    ev = learner.evaluate(batch)
+    torch.testing.assert_close(ev.target, t([3.1375, 3.375]))
+    # termination: online Q(s') = [1, 0], V = 1; row 0 (w = 0): beta 0.25 (0 + 0.5); row 1 (w = 1): 0.5 (-1 + 0.5)
+    _, stats = learner.actor_loss(batch, ev)
+    assert stats["termination_loss"] == pytest.approx((0.25 * 0.5 + 0.5 * -0.5) / 2)
+
+
+def test_deliberation_cost_must_not_be_negative():
+    with pytest.raises(HrlkitError, match="deliberation_cost must be >= 0"):
+        OptionCriticConfig(deliberation_cost=-0.1).check()
+
+
 def hand_batch(obs, actions, rewards, next_obs, terminated, options) -> OptionBatch:
     n = len(rewards)
     tr = ReplayBatch(
@@ -142,6 +179,15 @@ def test_termination_loss_by_hand_and_its_direction():
     torch.testing.assert_close(beta.grad, expected)  # only the executing option's beta; none for the terminated row
     assert beta.grad[0, 0] > 0 and beta.grad[1, 1] > 0 and beta.grad[2, 1] < 0  # descent: down, down, up
     assert next_q.grad is None  # the advantage is detached
+
+
+def test_deliberation_cost_adds_to_the_termination_margin_by_hand():
+    # the rows of the test above with termination_reg 0.01 and eta 0.3: A = [0.31, 0.305, -0.285]
+    next_q = t([[1.0, 0.5, 0.2], [0.6, 0.595, 0.1], [0.3, 0.305, 0.9], [0.2, 0.8, 0.1]])
+    beta = t([[0.5, 0.9, 0.9], [0.1, 0.4, 0.1], [0.3, 0.2, 0.3], [0.5, 0.5, 0.7]])
+    loss = termination_loss_fn(beta, next_q, torch.tensor([0, 1, 1, 2]), t([0.0, 0.0, 0.0, 1.0]), 0.01, 0.3)
+    # mean(0.5 * 0.31, 0.4 * 0.305, 0.2 * -0.285, 0) = (0.155 + 0.122 - 0.057) / 4 = 0.055
+    assert loss.item() == pytest.approx(0.055)
 
 
 def test_termination_gradient_moves_beta_of_the_network_the_right_way():

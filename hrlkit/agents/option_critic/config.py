@@ -46,6 +46,11 @@ class OptionCriticConfig:
     termination_reg: float = 0.01
     """xi, added to the termination advantage Q_Omega(s', w) - V(s'): a margin that keeps options from ending too
     quickly (Bacon et al. 2017, section 5, the Arcade Learning Environment experiments: xi = 0.01)"""
+    deliberation_cost: float = 0.0
+    """eta, the deliberation cost of Harb et al. 2018 (arXiv:1709.04571), in the units of the reward: paid each time an
+    option ends, both in the critic's target (U(w, s') = (1 - beta) Q(s', w) + beta (V(s') - eta), so Q_Omega prices
+    switching) and in the termination advantage (Q_Omega(s', w) - V(s') + termination_reg + eta). 0: Bacon et al.'s
+    option-critic"""
     policy_loss_coef: float = 1.0
     """weight of the intra-option policy loss in the summed loss"""
     termination_loss_coef: float = 1.0
@@ -66,6 +71,10 @@ class OptionCriticConfig:
             raise HrlkitError("hidden must give at least one layer size: the heads sit on a shared feature layer")
         if self.critic_loss not in ("huber", "mse"):
             raise HrlkitError(f"critic_loss must be huber or mse, got {self.critic_loss!r}")
+        if self.deliberation_cost < 0:
+            raise HrlkitError(
+                f"deliberation_cost must be >= 0 (a cost paid on switching), got {self.deliberation_cost}"
+            )
         if self.temperature <= 0:
             raise HrlkitError(f"temperature must be > 0, got {self.temperature}")
         if self.target_update_interval < 1:

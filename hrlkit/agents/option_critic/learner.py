@@ -3,16 +3,17 @@
 Bacon, Harb & Precup 2017, "The Option-Critic Architecture" (AAAI; arXiv:1609.05140), Algorithm 1 with the deep
 variant of section 5 (experience replay and a target network for the critic, as in their reference code):
 
-    U(w, s')   = (1 - beta_w(s')) Q_Omega(s', w) + beta_w(s') V_Omega(s')        value of arriving in s' with w
-    y          = r + gamma (1 - terminated) [(1 - beta_w(s')) Q'(s', w) + beta_w(s') max_w' Q'(s', w')]
+    U(w, s')   = (1 - beta_w(s')) Q_Omega(s', w) + beta_w(s') (V_Omega(s') - eta)  value of arriving in s' with w
+    y          = r + gamma (1 - terminated) [(1 - beta_w(s')) Q'(s', w) + beta_w(s') (max_w' Q'(s', w') - eta)]
     critic     = mean huber(Q_Omega(s, w) - y)                                   from uniform replay, Q' the target net
     policy     = -mean log pi_w(a|s) (y - Q_Omega(s, w)) - entropy_coef mean H(pi_w(.|s))      (Theorem 1)
-    termination= mean (1 - terminated) beta_w(s') (Q_Omega(s', w) - V_Omega(s') + termination_reg)  (Theorem 2)
+    termination= mean (1 - terminated) beta_w(s') (Q_Omega(s', w) - V_Omega(s') + termination_reg + eta)  (Theorem 2)
 
 with V_Omega(s') = max_w' Q_Omega(s', w'), the value of the greedy policy over options (the reference code's choice;
 the epsilon-greedy expectation differs from it by epsilon times the mean advantage, which only rescales the
 termination gradient's baseline while epsilon decays). The three losses are summed and take one Adam step: all heads
-share phi(s).
+share phi(s). eta is the deliberation cost of Harb, Bacon, Klissarov & Precup 2018, "When Waiting is Not an Option:
+Learning Options with a Deliberation Cost" (AAAI; arXiv:1709.04571), 0 by default (Bacon et al.'s algorithm).
 
 The actor's transitions are the ones just collected with the current policies (on-policy, as the theorems require);
 the critic's come from replay. Each loss is a pure function below so that tests can check it on hand-built numbers.
@@ -61,18 +62,21 @@ def option_critic_target(
     next_termination_prob: torch.Tensor,
     options: torch.Tensor,
     gamma: float,
+    deliberation_cost: float = 0.0,
 ) -> torch.Tensor:
-    """y = r + gamma (1 - terminated) [(1 - beta_w(s')) Q'(s', w) + beta_w(s') max_w' Q'(s', w')].
+    """y = r + gamma (1 - terminated) [(1 - beta_w(s')) Q'(s', w) + beta_w(s') (max_w' Q'(s', w') - eta)].
 
     The option w goes on in s' with probability 1 - beta_w(s') (value Q'(s', w)) and ends with beta_w(s'), after which
     the greedy policy over options picks the best one (value max_w' Q'(s', w')): U(w, s') of the paper, eq. (2).
+    Ending costs eta = `deliberation_cost` (Harb et al. 2018): the critic learns the value of the options *including*
+    what their switching costs, so a policy over options that switches often is worth less.
 
     Shapes:
         rewards, terminated: (B,); next_q_target, next_termination_prob: (B, K); options: (B,) int64 -> (B,)
     """
     assert next_q_target.shape == next_termination_prob.shape and next_q_target.shape[0] == rewards.shape[0]
     beta = select(next_termination_prob, options)  # (B,)
-    u_next = (1.0 - beta) * select(next_q_target, options) + beta * next_q_target.max(1).values  # (B,)
+    u_next = (1.0 - beta) * select(next_q_target, options) + beta * (next_q_target.max(1).values - deliberation_cost)
     return rewards + gamma * (1.0 - terminated) * u_next
 
 
@@ -114,8 +118,9 @@ def termination_loss_fn(
     options: torch.Tensor,
     terminated: torch.Tensor,
     termination_reg: float,
+    deliberation_cost: float = 0.0,
 ) -> torch.Tensor:
-    """mean (1 - terminated) beta_w(s') (Q_Omega(s', w) - V_Omega(s') + termination_reg), V = max_w' Q_Omega(s', w').
+    """mean (1 - terminated) beta_w(s') (Q_Omega(s', w) - V_Omega(s') + termination_reg + eta), V = max_w' Q(s', w').
 
     Why s' and not s: an option decides whether to stop on *arriving* in a state. The termination gradient theorem
     (Theorem 2) differentiates U(w, s') = (1 - beta_w(s')) Q_Omega(s', w) + beta_w(s') V_Omega(s') with respect to the
@@ -129,6 +134,10 @@ def termination_loss_fn(
     good as the best one, up to the margin: keep going) and raises it where the option has fallen behind. With
     V = max, A <= 0 always, so termination_reg is what stops the best option from being pushed to terminate too.
 
+    The deliberation cost eta enters as the margin does: with U(w, s') = Q(s', w) - beta (Q(s', w) - V(s') + eta),
+    its termination gradient is -dbeta/dtheta (A + eta). The two differ in the critic only: termination_reg is a
+    regulariser of the gradient (Bacon et al.), eta a cost the critic also pays (Harb et al.).
+
     A terminated s' has no future and no decision to make: those rows are masked out (a truncated s' is a real state
     and keeps its gradient).
 
@@ -136,7 +145,7 @@ def termination_loss_fn(
         next_termination_prob: (B, K) with gradient; next_q: (B, K); options, terminated: (B,) -> ()
     """
     next_q = next_q.detach()
-    advantage = select(next_q, options) - next_q.max(1).values + termination_reg  # (B,)
+    advantage = select(next_q, options) - next_q.max(1).values + termination_reg + deliberation_cost  # (B,)
     beta = select(next_termination_prob, options)  # (B,)
     return ((1.0 - terminated) * beta * advantage).mean()
 
@@ -214,7 +223,13 @@ class OptionCriticLearner(Learner[OptionUpdate]):
         with torch.no_grad():
             next_q_target = self.net_target.q(self.net_target.features(tr.next_obs))  # (B, K)
             target = option_critic_target(
-                tr.rewards, tr.terminated, next_q_target, next_beta, batch.options, self.config.gamma
+                tr.rewards,
+                tr.terminated,
+                next_q_target,
+                next_beta,
+                batch.options,
+                self.config.gamma,
+                self.config.deliberation_cost,
             )  # (B,)
         return Evaluated(features, q_both[:B], q_both[B:], next_beta, target)
 
@@ -233,7 +248,12 @@ class OptionCriticLearner(Learner[OptionUpdate]):
         log_prob, entropy = self.net.policy.log_prob_entropy(ev.features, batch.options, tr.actions)  # (B,) each
         policy_loss = intra_option_policy_loss(log_prob, entropy, ev.target, q_option, cfg.entropy_coef)
         term_loss = termination_loss_fn(
-            ev.next_termination_prob, ev.next_q, batch.options, tr.terminated, cfg.termination_reg
+            ev.next_termination_prob,
+            ev.next_q,
+            batch.options,
+            tr.terminated,
+            cfg.termination_reg,
+            cfg.deliberation_cost,
         )
         loss = cfg.policy_loss_coef * policy_loss + cfg.termination_loss_coef * term_loss
         return loss, {
