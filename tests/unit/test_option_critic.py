@@ -16,6 +16,7 @@ from torch.distributions import Categorical, Normal
 from hrlkit.agents.base import Transition
 from hrlkit.agents.exploration import epsilon_greedy
 from hrlkit.agents.option_critic import (
+    ActorWindow,
     OptionBatch,
     OptionCriticAgent,
     OptionCriticConfig,
@@ -24,6 +25,7 @@ from hrlkit.agents.option_critic import (
     critic_loss_fn,
     intra_option_policy_loss,
     option_critic_target,
+    option_n_step_returns,
     termination_loss_fn,
 )
 from hrlkit.config import ReplayConfig, RunConfig
@@ -406,6 +408,65 @@ def test_actor_learns_from_the_rows_since_the_last_update_and_never_from_warm_up
     assert seen[2] is None  # nothing new since the last update: critic only
 
 
+def test_n_step_returns_by_hand():
+    # T = 3 steps of n = 2 envs, gamma 0.5, eta 0.2; y: the one-step targets r + gamma U(w, s') of each row
+    rewards = t([[1.0, 2.0], [0.0, 4.0], [3.0, 1.0]])
+    y = t([[10.0, 20.0], [30.0, 40.0], [6.0, 8.0]])
+    continues = t([[1.0, 0.0], [1.0, 1.0], [0.0, 0.0]])  # env 1's episode ended at step 0; step 2 closes the window
+    fired = t([[0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])  # env 0's option ended at step 1's s; env 1's at step 2's s
+    returns = option_n_step_returns(rewards, y, continues, fired, gamma=0.5, deliberation_cost=0.2)
+    # env 0: R2 = 6; R1 = 0 + 0.5 * (6 - 0) = 3; R0 = 1 + 0.5 * (3 - 0.2) = 2.4   (the switch at step 1 is paid)
+    # env 1: R2 = 8; R1 = 4 + 0.5 * (8 - 0.2) = 7.9; R0 = y = 20 (the episode ended: nothing chains across it)
+    torch.testing.assert_close(returns, t([[2.4, 20.0], [3.0, 7.9], [6.0, 8.0]]))
+    one_step = option_n_step_returns(rewards, y, torch.zeros(3, 2), fired, gamma=0.5, deliberation_cost=0.2)
+    torch.testing.assert_close(one_step, y)  # nothing chained: Bacon et al.'s one-step targets
+
+
+def test_actor_n_step_takes_its_step_every_n_vector_steps_on_the_window():
+    agent = make_agent(n_envs=2, buffer_size=64, actor_n_step=3, deliberation_cost=0.5)
+    obs = np.zeros(2, np.int64)
+    seen: list[OptionUpdate] = []
+    update = agent.learner.update
+
+    def spy(batches: OptionUpdate):
+        seen.append(batches)
+        return update(batches)
+
+    agent.learner.update = spy
+    ends = [[False, False], [False, True], [False, False], [False, False]]
+    for step, end in enumerate(ends):
+        agent.observe(
+            Transition(obs + step, agent.act(obs + step), np.ones(2), obs + step + 1, obs > 0, np.array(end), {})
+        )
+        agent.update(1)
+    # the actor stepped once, at the third vector step, on rows 0-2 (6 transitions); the others were critic only
+    assert [u.actor is not None for u in seen] == [False, False, True, False]
+    assert agent.actor_rows == 1
+    window = seen[2].window
+    assert window.n_envs == 2
+    torch.testing.assert_close(seen[2].actor.transitions.obs, torch.tensor([0, 0, 1, 1, 2, 2]))
+    # continues: env 1 ended at step 1; the window's last step (2) bootstraps
+    torch.testing.assert_close(window.continues, t([1.0, 1.0, 1.0, 0.0, 0.0, 0.0]))
+    torch.testing.assert_close(window.fired, torch.as_tensor(agent.buffer_fired[:3].reshape(-1), dtype=torch.float32))
+
+
+def test_the_learner_weights_the_policy_by_n_step_returns():
+    cfg = OptionCriticConfig(n_options=2, hidden=(8,), gamma=0.5, entropy_coef=0.0, deliberation_cost=0.2)
+    learner = OptionCriticLearner(OBS, ACTIONS, cfg)
+    constant_heads(learner.net_target, q=[2.0, 4.0], beta=[0.5, 0.5])
+    constant_heads(learner.net, q=[1.0, 0.0], beta=[0.5, 0.5])
+    batch = hand_batch([0, 1], [0, 1], [1.0, 3.0], [1, 2], [0.0, 0.0], [0, 0])  # one env, two steps
+    ev = learner.evaluate(batch)
+    # y = r + 0.5 (0.5 * 2 + 0.5 * (4 - 0.2)) = r + 1.45: [2.45, 4.45]; R0 = 1 + 0.5 (4.45 - 0.2 * fired 1) = 3.125
+    window = ActorWindow(1, t([1.0, 0.0]), t([0.0, 1.0]))
+    log_prob, _ = learner.net.policy.log_prob_entropy(ev.features, batch.options, batch.transitions.actions)
+    _, stats = learner.actor_loss(batch, ev, window)
+    expected = -(log_prob * (t([3.125, 4.45]) - 1.0)).mean()  # advantage R - Q_Omega(s, w = 0) = R - 1
+    assert stats["policy_loss"] == pytest.approx(expected.item(), rel=1e-5)
+    _, one_step = learner.actor_loss(batch, ev)
+    assert one_step["policy_loss"] == pytest.approx(-(log_prob * (t([2.45, 4.45]) - 1.0)).mean().item(), rel=1e-5)
+
+
 def test_replay_state_round_trip_keeps_the_options():
     agent = make_agent()
     run_steps(agent, [[False, False]] * 3)
@@ -413,7 +474,7 @@ def test_replay_state_round_trip_keeps_the_options():
     other.load_replay_state(agent.replay_state())
     np.testing.assert_array_equal(other.buffer_options, agent.buffer_options)
     assert len(other.buffer) == 6
-    with pytest.raises(HrlkitError, match="option ring"):
+    with pytest.raises(HrlkitError, match="options ring"):
         other.load_replay_state({k: v for k, v in agent.replay_state().items() if k != "options"})
 
 

@@ -3,17 +3,20 @@
 from hrlkit.agents.option_critic.agent import OptionCriticAgent
 from hrlkit.agents.option_critic.config import OptionCriticConfig
 from hrlkit.agents.option_critic.learner import (
+    ActorWindow,
     OptionBatch,
     OptionCriticLearner,
     OptionUpdate,
     critic_loss_fn,
     intra_option_policy_loss,
     option_critic_target,
+    option_n_step_returns,
     termination_loss_fn,
 )
 from hrlkit.agents.option_critic.networks import OptionCriticNetwork
 
 __all__ = [
+    "ActorWindow",
     "OptionBatch",
     "OptionCriticAgent",
     "OptionCriticConfig",
@@ -23,5 +26,6 @@ __all__ = [
     "critic_loss_fn",
     "intra_option_policy_loss",
     "option_critic_target",
+    "option_n_step_returns",
     "termination_loss_fn",
 ]

@@ -12,8 +12,9 @@ agent's own generator, so it is part of the checkpoint and a resumed run samples
 
 Learning: every transition goes to a uniform `ReplayBuffer` together with the option executing in s (a ring of
 options aligned with the buffer's rows). The critic learns from replay batches; the intra-option policies and the
-terminations learn from the transitions collected since the previous update -- on-policy, as the gradient theorems
-require. Warm-up steps (uniform random actions before `learning_starts`) are stored for the critic but never given to
+terminations learn from the transitions collected since their previous step -- on-policy, as the gradient theorems
+require -- every update (`actor_n_step` 1, one-step targets) or every `actor_n_step` vector steps (n-step returns along
+those steps, with rings of episode ends and terminations beside the options'). Warm-up steps (uniform random actions before `learning_starts`) are stored for the critic but never given to
 the actor: they were not drawn from pi_w.
 
 Evaluation (`predict(..., deterministic=True)`): the greedy option, the mode action, and an option that ends when
@@ -35,7 +36,7 @@ from hrlkit.agents.base import Transition
 from hrlkit.agents.exploration import epsilon_greedy
 from hrlkit.agents.flat import _add_batch_axis, _is_single, obs_to_tensor, rng_state, set_rng_state
 from hrlkit.agents.option_critic.config import OptionCriticConfig
-from hrlkit.agents.option_critic.learner import OptionBatch, OptionCriticLearner, OptionUpdate
+from hrlkit.agents.option_critic.learner import ActorWindow, OptionBatch, OptionCriticLearner, OptionUpdate
 from hrlkit.buffers import ReplayBuffer
 from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.envs.spaces import ActionScaler
@@ -72,6 +73,8 @@ class OptionCriticAgent:
         rows = max(1, replay.buffer_size // n_envs)
         self.buffer = ReplayBuffer(rows, obs_space, action_space, n_envs, device=run.device)
         self.buffer_options = np.zeros((rows, n_envs), np.int64)  # the option executing in s, row-aligned with buffer
+        self.buffer_ended = np.zeros((rows, n_envs), bool)  # the episode ended at this transition (for n-step returns)
+        self.buffer_fired = np.zeros((rows, n_envs), bool)  # the option arriving in s terminated there
         self.rng = np.random.default_rng(run.seed)
         # Stochastic `predict` samples from its own generators, never the training ones.
         self.predict_generator = torch.Generator(device=self.device).manual_seed(run.seed + 1)  # actions
@@ -81,6 +84,7 @@ class OptionCriticAgent:
         self.options = np.zeros(n_envs, np.int64)
         self.need_option = np.ones(n_envs, bool)
         self.option_steps = np.zeros(n_envs, np.int64)
+        self.fired = np.zeros(n_envs, bool)  # whether the option that arrived in the current s terminated there
         self.env_steps = 0
         self.actor_rows = 0  # replay rows written since the last update by the agent's own policy (for the actor)
         self._acted = False  # whether the last actions came from `act` (True) or `random_actions` (False)
@@ -133,6 +137,7 @@ class OptionCriticAgent:
         self.stat_counts[1] += int(fired.sum())
         due = self.need_option | fired
         self.options = options
+        self.fired = fired
         self.option_steps[due] = 0
         self.need_option[:] = False
         return features
@@ -158,6 +163,8 @@ class OptionCriticAgent:
         """Warm-up: options tracked as in `act` (so replay holds them), actions uniform over the action space."""
         if obs is not None:
             self._step_options(obs, self.cfg.option_epsilon(self.env_steps))
+        else:
+            self.fired = np.zeros(self.n_envs, bool)
         self._acted = False
         if self.scaler is not None:
             return self.scaler.to_env(self.rng.uniform(-1.0, 1.0, (n_envs, *self.action_space.shape)))
@@ -204,13 +211,14 @@ class OptionCriticAgent:
     # -------------------------------------------------------------------------------------------------- learning
     def observe(self, transition: Transition) -> None:
         obs, env_actions, rewards, next_obs, terminated, truncated, infos = transition
-        self.buffer_options[self.buffer.pos] = self.options  # written before `add` moves pos on
+        done = terminated | truncated
+        pos = self.buffer.pos  # the rings are written before `add` moves pos on
+        self.buffer_options[pos], self.buffer_ended[pos], self.buffer_fired[pos] = self.options, done, self.fired
         self.buffer.add(obs, self._to_stored(env_actions), rewards, next_obs, terminated)
         self.actor_rows = min(self.actor_rows + 1, self.buffer.capacity) if self._acted else 0
         self.option_steps += 1
         np.add.at(self.stat_usage, self.options, 1)
         self.stat_counts[0] += self.n_envs
-        done = terminated | truncated
         self._count_ended(done)  # an episode's end ends its option too
         self.need_option |= done
         self.env_steps += self.n_envs
@@ -224,17 +232,31 @@ class OptionCriticAgent:
         options = torch.as_tensor(self.buffer_options[rows, envs], device=self.device)
         return OptionBatch(self.buffer.gather(flat), options)
 
+    def _actor_window(self, rows: np.ndarray) -> ActorWindow:
+        """Which fresh rows chain into the next one for n-step returns, and where the options fired (rows oldest
+        first)."""
+        continues = ~self.buffer_ended[rows]  # (T, n)
+        continues[-1] = False  # the window's last step bootstraps
+        fired = self.buffer_fired[rows]  # (T, n)
+        as_tensor = lambda x: torch.as_tensor(x.reshape(-1), dtype=torch.float32, device=self.device)  # noqa: E731
+        return ActorWindow(self.n_envs, as_tensor(continues), as_tensor(fired))
+
     def update(self, gradient_steps: int) -> dict[str, float]:
-        """`gradient_steps` critic steps from replay; the first also takes the actor step on the fresh transitions."""
-        actor_batch = None
-        if self.actor_rows > 0:
+        """`gradient_steps` critic steps from replay; the first also takes the actor step on the fresh transitions
+        once there are `actor_n_step` vector steps of them."""
+        actor_batch, window = None, None
+        if self.actor_rows >= self.cfg.actor_n_step:
             rows = (self.buffer.pos - 1 - np.arange(self.actor_rows)[::-1]) % self.buffer.capacity  # oldest first
             actor_batch = self._rows_batch(rows)
-        self.actor_rows = 0
+            if self.cfg.actor_n_step > 1:
+                window = self._actor_window(rows)
+            self.actor_rows = 0
         stats: dict[str, float] = {}
         for i in range(gradient_steps):  # critic stats of the last step, actor stats of the first
             flat = self.buffer.sample_indices(self.cfg.batch_size, self.rng)
-            stats.update(self.learner.update(OptionUpdate(self._gather(flat), actor_batch if i == 0 else None)).stats)
+            first = i == 0
+            update = OptionUpdate(self._gather(flat), actor_batch if first else None, window if first else None)
+            stats.update(self.learner.update(update).stats)
         out = {f"train/{k}": v for k, v in stats.items()}
         out.update(self.option_stats())
         return out
@@ -263,6 +285,7 @@ class OptionCriticAgent:
                 "options": self.options,
                 "need_option": self.need_option,
                 "option_steps": self.option_steps,
+                "fired": self.fired,
                 "stat_counts": self.stat_counts,
                 "stat_usage": self.stat_usage,
             },
@@ -290,11 +313,20 @@ class OptionCriticAgent:
         self._acted = bool(acted)
         set_rng_state(self.rng, tree["rng"])
 
+    RINGS = ("options", "ended", "fired")  # beside the replay buffer's arrays, row-aligned with them
+
     def replay_state(self) -> dict[str, np.ndarray]:
-        return {**self.buffer.state_dict(), "options": self.buffer_options}
+        return {**self.buffer.state_dict(), **{k: getattr(self, f"buffer_{k}") for k in self.RINGS}}
 
     def load_replay_state(self, state: dict[str, np.ndarray]) -> None:
-        self.buffer.load_state_dict({k: v for k, v in state.items() if k != "options"})
-        if "options" not in state or state["options"].shape != self.buffer_options.shape:
-            raise HrlkitError("saved replay buffer has no option ring of the right shape: resume with the same config")
-        self.buffer_options[...] = state["options"]
+        self.buffer.load_state_dict({k: v for k, v in state.items() if k not in self.RINGS})
+        for k in self.RINGS:
+            ring = getattr(self, f"buffer_{k}")
+            if k not in state and k != "options":  # a checkpoint from before the ring: only n-step windows read it
+                ring[...] = False
+            elif k not in state or state[k].shape != ring.shape:
+                raise HrlkitError(
+                    f"saved replay buffer has no {k} ring of the right shape: resume with the same config"
+                )
+            else:
+                ring[...] = state[k]

@@ -51,6 +51,10 @@ class OptionCriticConfig:
     option ends, both in the critic's target (U(w, s') = (1 - beta) Q(s', w) + beta (V(s') - eta), so Q_Omega prices
     switching) and in the termination advantage (Q_Omega(s', w) - V(s') + termination_reg + eta). 0: Bacon et al.'s
     option-critic"""
+    actor_n_step: int = 1
+    """vector steps per actor step: the intra-option policies and terminations learn every actor_n_step vector steps
+    from the transitions of those steps, the policies weighting log pi by n-step returns along them (A2OC's t_max,
+    Harb et al. 2018) instead of the one-step target. 1: Bacon et al.'s one-step actor on every update"""
     policy_loss_coef: float = 1.0
     """weight of the intra-option policy loss in the summed loss"""
     termination_loss_coef: float = 1.0
@@ -75,6 +79,8 @@ class OptionCriticConfig:
             raise HrlkitError(
                 f"deliberation_cost must be >= 0 (a cost paid on switching), got {self.deliberation_cost}"
             )
+        if self.actor_n_step < 1:
+            raise HrlkitError(f"actor_n_step must be >= 1, got {self.actor_n_step}")
         if self.temperature <= 0:
             raise HrlkitError(f"temperature must be > 0, got {self.temperature}")
         if self.target_update_interval < 1:

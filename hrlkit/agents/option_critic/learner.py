@@ -7,6 +7,7 @@ variant of section 5 (experience replay and a target network for the critic, as 
     y          = r + gamma (1 - terminated) [(1 - beta_w(s')) Q'(s', w) + beta_w(s') (max_w' Q'(s', w') - eta)]
     critic     = mean huber(Q_Omega(s, w) - y)                                   from uniform replay, Q' the target net
     policy     = -mean log pi_w(a|s) (y - Q_Omega(s, w)) - entropy_coef mean H(pi_w(.|s))      (Theorem 1)
+                 (with `actor_n_step` > 1, the n-step return R along the fresh window stands in for y: A2OC's)
     termination= mean (1 - terminated) beta_w(s') (Q_Omega(s', w) - V_Omega(s') + termination_reg + eta)  (Theorem 2)
 
 with V_Omega(s') = max_w' Q_Omega(s', w'), the value of the greedy policy over options (the reference code's choice;
@@ -46,12 +47,31 @@ class OptionBatch(NamedTuple):
     options: torch.Tensor
 
 
+class ActorWindow(NamedTuple):
+    """How the fresh rows of an actor batch follow one another, for n-step returns (`actor_n_step` > 1).
+
+    The actor batch holds T consecutive vector steps of n_envs envs, row-major (step, env), oldest first.
+
+    Shapes:
+        n_envs: int; continues: (T * n_envs,) float, 1 where the env's next row (step t + 1) continues the episode of
+        this one (the episode did not end at step t, and t is not the window's last step); fired: (T * n_envs,) float,
+        1 where the option that arrived in this row's s terminated there (so a new one was picked: the deliberation
+        cost is paid)
+    """
+
+    n_envs: int
+    continues: torch.Tensor
+    fired: torch.Tensor
+
+
 class OptionUpdate(NamedTuple):
     """What one Option-Critic update learns from: replayed transitions for the critic, and the fresh on-policy
-    transitions (None on updates that take no actor step) for the intra-option policies and terminations."""
+    transitions (None on updates that take no actor step) for the intra-option policies and terminations, with their
+    window (None: one-step targets, Bacon et al.'s estimate)."""
 
     critic: OptionBatch
     actor: OptionBatch | None = None
+    window: ActorWindow | None = None
 
 
 # --------------------------------------------------------------------------------------------- the pure functions
@@ -78,6 +98,34 @@ def option_critic_target(
     beta = select(next_termination_prob, options)  # (B,)
     u_next = (1.0 - beta) * select(next_q_target, options) + beta * (next_q_target.max(1).values - deliberation_cost)
     return rewards + gamma * (1.0 - terminated) * u_next
+
+
+def option_n_step_returns(
+    rewards: torch.Tensor,
+    one_step_targets: torch.Tensor,
+    continues: torch.Tensor,
+    fired: torch.Tensor,
+    gamma: float,
+    deliberation_cost: float = 0.0,
+) -> torch.Tensor:
+    """The n-step estimate of Q_U(s_t, w_t, a_t) along a window of fresh transitions (A2OC's returns, Harb et al. 2018):
+
+        R_t = r_t + gamma (R_{t+1} - eta fired_{t+1})     where the episode goes on into step t + 1 of the window
+        R_t = y_t                                         at the window's last step and where the episode ended at t
+
+    with y_t the one-step target, r_t + gamma U(w_t, s_{t+1}) (r_t alone when s_{t+1} is terminal). The window follows
+    the agent's call-and-return choices, so R_{t+1} is a sample of U(w_t, s_{t+1}): the option goes on, or it ends
+    (paying eta) and the policy over options picks the next one. On-policy, as the actor's transitions are.
+
+    Shapes:
+        rewards, one_step_targets, continues, fired: (T, n) -> (T, n)
+    """
+    assert rewards.shape == one_step_targets.shape == continues.shape == fired.shape
+    returns = one_step_targets.clone()
+    for t in range(rewards.shape[0] - 2, -1, -1):
+        chained = rewards[t] + gamma * (returns[t + 1] - deliberation_cost * fired[t + 1])  # (n,)
+        returns[t] = torch.where(continues[t] > 0, chained, one_step_targets[t])
+    return returns
 
 
 def critic_loss_fn(q_option: torch.Tensor, target: torch.Tensor, kind: str = "huber") -> torch.Tensor:
@@ -240,13 +288,23 @@ class OptionCriticLearner(Learner[OptionUpdate]):
         loss = critic_loss_fn(q_option, ev.target, self.config.critic_loss)
         return loss, {"critic_loss": loss.item(), "q_mean": q_option.detach().mean().item()}
 
-    def actor_loss(self, batch: OptionBatch, ev: Evaluated | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-        """Intra-option policy loss at s plus termination loss at s', on fresh on-policy transitions."""
+    def actor_loss(
+        self, batch: OptionBatch, ev: Evaluated | None = None, window: ActorWindow | None = None
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Intra-option policy loss at s plus termination loss at s', on fresh on-policy transitions. The policy's
+        estimate of Q_U is the one-step target y, or the n-step return along `window` when given."""
         cfg, tr = self.config, batch.transitions
         ev = self.evaluate(batch) if ev is None else ev
         q_option = select(ev.q, batch.options)  # (B,)
+        target = ev.target
+        if window is not None:
+            shape = (-1, window.n_envs)  # (T, n): the batch is row-major (step, env)
+            target = option_n_step_returns(
+                tr.rewards.view(shape), ev.target.view(shape), window.continues.view(shape), window.fired.view(shape),
+                cfg.gamma, cfg.deliberation_cost,
+            ).reshape(-1)  # fmt: skip
         log_prob, entropy = self.net.policy.log_prob_entropy(ev.features, batch.options, tr.actions)  # (B,) each
-        policy_loss = intra_option_policy_loss(log_prob, entropy, ev.target, q_option, cfg.entropy_coef)
+        policy_loss = intra_option_policy_loss(log_prob, entropy, target, q_option, cfg.entropy_coef)
         term_loss = termination_loss_fn(
             ev.next_termination_prob,
             ev.next_q,
@@ -267,13 +325,13 @@ class OptionCriticLearner(Learner[OptionUpdate]):
     def update(self, update: OptionUpdate) -> UpdateResult:
         """One Adam step on critic_loss(critic batch) (+ actor_loss(actor batch) when given); hard target copy on
         schedule."""
-        batch, actor_batch = update
+        batch, actor_batch, window = update
         B = batch.options.shape[0]
         both = batch if actor_batch is None else cat_batches(batch, actor_batch)
         ev = self.evaluate(both)  # one forward for both batches: rows [:B] replayed, rows [B:] fresh
         loss, stats = self.critic_loss(batch, Evaluated(*(x[:B] for x in ev)))
         if actor_batch is not None:
-            actor, info = self.actor_loss(actor_batch, Evaluated(*(x[B:] for x in ev)))
+            actor, info = self.actor_loss(actor_batch, Evaluated(*(x[B:] for x in ev)), window)
             loss = loss + actor
             stats.update(info)
         opt = self.optimizers["net"]
