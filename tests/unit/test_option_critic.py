@@ -230,6 +230,32 @@ def test_gradient_isolation():
     assert all(p.grad is None for p in learner.net_target.parameters())
 
 
+def test_two_towers_keep_the_critic_and_the_actor_apart():
+    """shared_features=False: the critic loss trains phi_Q and Q only, the actor losses phi_pi, beta and pi only; the
+    target's Q reads the critic's tower alone."""
+    cfg = OptionCriticConfig(n_options=K, hidden=(8,), shared_features=False)
+    learner = OptionCriticLearner(OBS, ACTIONS, cfg)
+    net = learner.net
+    batch = hand_batch([0, 1, 2], [0, 1, 2], [1.0, 0.0, 0.5], [1, 2, 4], [0.0, 1.0, 0.0], [0, 3, 1])
+
+    def trained(loss: torch.Tensor) -> set[str]:
+        net.zero_grad(set_to_none=True)
+        loss.backward()
+        return {n.split(".")[0] for n, p in net.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+
+    assert trained(learner.critic_loss(batch)[0]) == {"phi", "q_head"}
+    assert trained(learner.actor_loss(batch)[0]) == {"actor_phi", "termination_head", "policy"}
+    obs = torch.tensor([0, 3])
+    features = net.features(obs)
+    assert features.shape == (2, 16)
+    torch.testing.assert_close(net.q_of(obs), net.q(features))
+    torch.testing.assert_close(net.actor_features(features), net.actor_phi(net.flatten(obs)))
+    with torch.no_grad():  # moving the actor's tower leaves Q untouched
+        for p in net.actor_phi.parameters():
+            p.add_(1.0)
+    torch.testing.assert_close(net.q(net.features(obs)), net.q_of(obs))
+
+
 def test_update_copies_the_target_every_interval():
     learner = OptionCriticLearner(OBS, ACTIONS, OptionCriticConfig(n_options=2, hidden=(8,), target_update_interval=3))
     batch = hand_batch([0, 1], [0, 2], [1.0, 0.0], [2, 3], [0.0, 0.0], [0, 1])

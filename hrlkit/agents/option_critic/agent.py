@@ -155,7 +155,8 @@ class OptionCriticAgent:
         features = self._step_options(obs, self.cfg.option_epsilon(self.env_steps))
         options = torch.as_tensor(self.options, device=self.device)
         with torch.no_grad():
-            actions = self.learner.net.policy.sample(features, options, deterministic).cpu().numpy()
+            net = self.learner.net
+            actions = net.policy.sample(net.actor_features(features), options, deterministic).cpu().numpy()
         self._acted = True
         return self._to_env(actions)
 
@@ -200,7 +201,8 @@ class OptionCriticAgent:
         options, _ = self._control_step(q, beta, options, need, None, deterministic, self.predict_rng)
         with torch.no_grad():
             chosen = torch.as_tensor(options, device=self.device)
-            sampled = self.learner.net.policy.sample(features, chosen, deterministic, generator=self.predict_generator)
+            net = self.learner.net
+            sampled = net.policy.sample(net.actor_features(features), chosen, deterministic, self.predict_generator)
         actions = self._to_env(sampled.cpu().numpy())
         return (actions[0] if single else actions), options
 

@@ -19,6 +19,9 @@ class OptionCriticConfig:
     """hidden layer sizes of the shared feature network phi(s); every head is one linear layer on top of it"""
     activation: str = "relu"
     """activation between hidden layers: relu, tanh, elu or gelu"""
+    shared_features: bool = True
+    """one phi(s) under every head (Bacon et al.'s network); false: two towers of `hidden`, phi_Q(s) under the critic
+    and phi_pi(s) under the terminations and the policies, so the critic's and the actor's losses train apart"""
     temperature: float = 1.0
     """Discrete actions: softmax temperature of the intra-option policies, pi(a|s, w) ~ exp(logits / temperature)"""
     log_std_init: float = 0.0

@@ -249,8 +249,9 @@ class OptionCriticLearner(Learner[OptionUpdate]):
         config.check()
         self.config = cfg = config
         self.net = OptionCriticNetwork(
-            obs_space, action_space, cfg.n_options, cfg.hidden, cfg.activation, cfg.temperature, cfg.log_std_init
-        )
+            obs_space, action_space, cfg.n_options, cfg.hidden, cfg.activation, cfg.temperature, cfg.log_std_init,
+            cfg.shared_features,
+        )  # fmt: skip
         self.net_target = copy.deepcopy(self.net).requires_grad_(False)
         self.to(self.device)
         self.optimizers = {"net": make_adam(self.net.parameters(), cfg.lr)}
@@ -269,7 +270,7 @@ class OptionCriticLearner(Learner[OptionUpdate]):
         features, next_features = both[:B], both[B:]
         next_beta = self.net.termination_prob(next_features)  # (B, K)
         with torch.no_grad():
-            next_q_target = self.net_target.q(self.net_target.features(tr.next_obs))  # (B, K)
+            next_q_target = self.net_target.q_of(tr.next_obs)  # (B, K)
             target = option_critic_target(
                 tr.rewards,
                 tr.terminated,
@@ -303,7 +304,8 @@ class OptionCriticLearner(Learner[OptionUpdate]):
                 tr.rewards.view(shape), ev.target.view(shape), window.continues.view(shape), window.fired.view(shape),
                 cfg.gamma, cfg.deliberation_cost,
             ).reshape(-1)  # fmt: skip
-        log_prob, entropy = self.net.policy.log_prob_entropy(ev.features, batch.options, tr.actions)  # (B,) each
+        features = self.net.actor_features(ev.features)
+        log_prob, entropy = self.net.policy.log_prob_entropy(features, batch.options, tr.actions)  # (B,) each
         policy_loss = intra_option_policy_loss(log_prob, entropy, target, q_option, cfg.entropy_coef)
         term_loss = termination_loss_fn(
             ev.next_termination_prob,

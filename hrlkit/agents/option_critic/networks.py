@@ -116,14 +116,20 @@ class GaussianOptionPolicies(nn.Module):
 
 
 class OptionCriticNetwork(nn.Module):
-    """phi(s) shared by Q_Omega, the terminations beta and the intra-option policies (Bacon et al. 2017, Fig. 1).
+    """phi(s) shared by Q_Omega, the terminations beta and the intra-option policies (Bacon et al. 2017, Fig. 1), or,
+    with `shared_features=False`, two towers: phi_Q(s) for the critic and phi_pi(s) for the terminations and the
+    policies, so that neither the critic's regression nor the policy gradients shape the other's features.
+
+    `features(obs)` returns phi(s), or [phi_Q(s), phi_pi(s)] side by side; `q` reads the critic's part and
+    `termination_prob` and `actor_features` (the policies' input) the actor's, so callers never see the difference.
 
     Args:
         obs_space: the env's observation space (Box, Discrete (one-hot) or Dict of Boxes).
         action_space: Discrete -> softmax policies; Box -> Gaussian policies in [-1, 1]^A.
 
     Shapes:
-        features: obs (B, ...) -> (B, H); q, termination_prob: features (B, H) -> (B, K)
+        features: obs (B, ...) -> (B, H) shared, (B, 2H) two towers; q, termination_prob: features -> (B, K);
+        actor_features: features -> (B, H)
     """
 
     def __init__(
@@ -135,12 +141,19 @@ class OptionCriticNetwork(nn.Module):
         act: str = "relu",
         temperature: float = 1.0,
         log_std_init: float = 0.0,
+        shared_features: bool = True,
     ) -> None:
         super().__init__()
         self.n_options = n_options
         self.flatten = ObsFlattener(obs_space)
+        H = hidden[-1]
         # phi ends with an activation: the heads are linear functions of nonlinear features.
-        self.phi = nn.Sequential(mlp(self.flatten.dim, hidden[:-1], hidden[-1], act), activation(act)())
+        self.phi = nn.Sequential(mlp(self.flatten.dim, hidden[:-1], H, act), activation(act)())
+        self.actor_phi: nn.Module | None = None
+        self.critic_part, self.actor_part = slice(None), slice(None)
+        if not shared_features:
+            self.actor_phi = nn.Sequential(mlp(self.flatten.dim, hidden[:-1], H, act), activation(act)())
+            self.critic_part, self.actor_part = slice(0, H), slice(H, 2 * H)
         self.q_head = nn.Linear(hidden[-1], n_options)
         self.termination_head = nn.Linear(hidden[-1], n_options)
         self.policy: CategoricalOptionPolicies | GaussianOptionPolicies
@@ -152,10 +165,21 @@ class OptionCriticNetwork(nn.Module):
             raise HrlkitError(f"Option-Critic needs a Discrete or a flat Box action space, got {action_space}")
 
     def features(self, obs: TensorObs) -> torch.Tensor:
-        return self.phi(self.flatten(obs))  # (B, H)
+        x = self.flatten(obs)
+        if self.actor_phi is None:
+            return self.phi(x)  # (B, H)
+        return torch.cat([self.phi(x), self.actor_phi(x)], -1)  # (B, 2H)
+
+    def q_of(self, obs: TensorObs) -> torch.Tensor:
+        """Q_Omega(obs, .) through the critic's features only (the target network's one use). (B, K)"""
+        return self.q_head(self.phi(self.flatten(obs)))
+
+    def actor_features(self, features: torch.Tensor) -> torch.Tensor:
+        """The policies' input: phi(s), or phi_pi(s) of the two towers. (B, H)"""
+        return features[:, self.actor_part]
 
     def q(self, features: torch.Tensor) -> torch.Tensor:
-        return self.q_head(features)  # (B, K)
+        return self.q_head(features[:, self.critic_part])  # (B, K)
 
     def termination_prob(self, features: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.termination_head(features))  # (B, K)
+        return torch.sigmoid(self.termination_head(features[:, self.actor_part]))  # (B, K)
