@@ -86,13 +86,16 @@ TOTAL = 600
 CONFIG = {**TINY, "seed": 3, "n_envs": 2, "hidden": (16,), "eval_freq": 200, "option_epsilon_env_steps": 400}
 
 
-def test_exact_resume(tmp_path: Path) -> None:
-    """A CartPole run split at 300 env steps (options in flight, fresh actor rows pending) logs and learns what the
-    uninterrupted run does: every progress.csv column but time/fps, weights, optimizer, replay with its option ring,
-    the per-env options and the agent's generator."""
-    a = OptionCritic("CartPole-v1", run_dir=tmp_path / "A", verbose=0, **CONFIG)
+@pytest.mark.parametrize("extra", [{}, {"actor_n_step": 3, "shared_features": False, "deliberation_cost": 0.1}])
+def test_exact_resume(tmp_path: Path, extra: dict) -> None:
+    """A CartPole run split at 300 env steps (options in flight, fresh actor rows pending -- with 3-step actor windows,
+    in the middle of one) logs and learns what the uninterrupted run does: every progress.csv column but time/fps,
+    weights, optimizer, replay with its option, episode-end and termination rings, the per-env options and the agent's
+    generator."""
+    config = {**CONFIG, **extra}
+    a = OptionCritic("CartPole-v1", run_dir=tmp_path / "A", verbose=0, **config)
     a.learn(TOTAL).close()
-    OptionCritic("CartPole-v1", run_dir=tmp_path / "B", verbose=0, total_env_steps=300, **CONFIG).learn().close()
+    OptionCritic("CartPole-v1", run_dir=tmp_path / "B", verbose=0, total_env_steps=300, **config).learn().close()
     b = Algorithm.resume(tmp_path / "B", {"run.total_env_steps": TOTAL}, verbose=0)
     assert type(b) is OptionCritic and b.env_steps == 300
     b.learn().close()
