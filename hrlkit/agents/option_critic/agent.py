@@ -13,9 +13,10 @@ agent's own generator, so it is part of the checkpoint and a resumed run samples
 Learning: every transition goes to a uniform `ReplayBuffer` together with the option executing in s (a ring of
 options aligned with the buffer's rows). The critic learns from replay batches; the intra-option policies and the
 terminations learn from the transitions collected since their previous step -- on-policy, as the gradient theorems
-require -- every update (`actor_n_step` 1, one-step targets) or every `actor_n_step` vector steps (n-step returns along
-those steps, with rings of episode ends and terminations beside the options'). Warm-up steps (uniform random actions before `learning_starts`) are stored for the critic but never given to
-the actor: they were not drawn from pi_w.
+require -- at every update (`actor_n_step` 1, one-step targets) or every `actor_n_step` vector steps (n-step returns
+along those steps, chained through rings of episode ends and terminations kept beside the option ring). Warm-up steps
+(uniform random actions before `learning_starts`) are stored for the critic but never given to the actor: they were
+not drawn from pi_w.
 
 Evaluation (`predict(..., deterministic=True)`): the greedy option, the mode action, and an option that ends when
 beta_w(s) > 0.5 -- a threshold instead of a sample, so evaluation is a deterministic function of the observations and
@@ -86,7 +87,7 @@ class OptionCriticAgent:
         self.option_steps = np.zeros(n_envs, np.int64)
         self.fired = np.zeros(n_envs, bool)  # whether the option that arrived in the current s terminated there
         self.env_steps = 0
-        self.actor_rows = 0  # replay rows written since the last update by the agent's own policy (for the actor)
+        self.actor_rows = 0  # replay rows written by the agent's own policy since the actor's last step
         self._acted = False  # whether the last actions came from `act` (True) or `random_actions` (False)
         # Option statistics since the last `update` call: [steps, terminations, options ended, their summed length].
         self.stat_counts = np.zeros(4, np.int64)
@@ -240,8 +241,8 @@ class OptionCriticAgent:
         continues = ~self.buffer_ended[rows]  # (T, n)
         continues[-1] = False  # the window's last step bootstraps
         fired = self.buffer_fired[rows]  # (T, n)
-        as_tensor = lambda x: torch.as_tensor(x.reshape(-1), dtype=torch.float32, device=self.device)  # noqa: E731
-        return ActorWindow(self.n_envs, as_tensor(continues), as_tensor(fired))
+        flat = [torch.as_tensor(x.reshape(-1), dtype=torch.float32, device=self.device) for x in (continues, fired)]
+        return ActorWindow(self.n_envs, *flat)
 
     def update(self, gradient_steps: int) -> dict[str, float]:
         """`gradient_steps` critic steps from replay; the first also takes the actor step on the fresh transitions
