@@ -27,6 +27,14 @@ class DeterministicActor(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.net(obs))
 
+    def first_layer(self) -> nn.Linear:
+        """The linear layer that reads the observation (callers may split it by input columns)."""
+        return self.net[0]
+
+    def act_from_first_layer(self, x: torch.Tensor) -> torch.Tensor:
+        """The deterministic action from the first layer's output x = W obs + b: forward(obs) == this(W obs + b)."""
+        return torch.tanh(self.net[1:](x))
+
 
 class SquashedGaussianActor(nn.Module):
     """a = tanh(u), u ~ N(mu(s), sigma(s)^2) (SAC, Haarnoja et al. 2018, arXiv:1801.01290, Appendix C).
@@ -50,6 +58,17 @@ class SquashedGaussianActor(nn.Module):
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self.head(self.trunk_act(self.trunk(obs))).chunk(2, dim=-1)  # (B, A) each
         return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def first_layer(self) -> nn.Linear | None:
+        """The linear layer that reads the observation (None without hidden layers: then it is the head)."""
+        if isinstance(self.trunk, nn.Sequential):
+            return self.trunk[0]
+        return self.trunk if isinstance(self.trunk, nn.Linear) else None
+
+    def act_from_first_layer(self, x: torch.Tensor) -> torch.Tensor:
+        """The deterministic action tanh(mean) from the first layer's output x = W obs + b."""
+        rest = self.trunk[1:](x) if isinstance(self.trunk, nn.Sequential) else x
+        return torch.tanh(self.head(self.trunk_act(rest)).chunk(2, dim=-1)[0])
 
     def forward(self, obs: torch.Tensor, deterministic: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         mean, log_std = self.dist_params(obs)

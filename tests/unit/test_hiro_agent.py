@@ -20,7 +20,8 @@ from hrlkit.agents.base import Transition
 from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.errors import HrlkitError
-from hrlkit.learners import DQNConfig, TD3Config
+from hrlkit.goals.relabel import hiro_relabel_goals
+from hrlkit.learners import DQNConfig, SACConfig, TD3Config
 from hrlkit.training.checkpoint import load_checkpoint, save_checkpoint
 
 S = 4
@@ -603,3 +604,33 @@ def test_loading_another_architecture_is_refused() -> None:
 def test_bad_pretraining_bands_are_refused(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(HrlkitError, match=message):
         make_agent(low_pretrain_env_steps=10, **changes)
+
+
+@pytest.mark.parametrize(
+    "low", [TD3Config(hidden=(16, 16)), SACConfig(hidden=(16, 16)), SACConfig(hidden=(16,)), TD3Config(hidden=(8,))]
+)
+@pytest.mark.parametrize("hidden_idx", [(), (0, 2)])
+def test_factored_low_policy_is_the_low_policy(low: Any, hidden_idx: tuple[int, ...]) -> None:
+    """The correction's split first layer, (W_s s + b) + W_g g, gives the low level's actions up to float rounding, and
+    the same candidate choices, for TD3 and SAC low levels with and without hidden state dims."""
+    agent = make_agent(low=low, low_hidden_indices=hidden_idx)
+    factored = agent.factored_low_policy()
+    assert factored is not None
+    g = torch.Generator().manual_seed(0)
+    states, goals = torch.randn(50, S, generator=g), torch.randn(50, len(GOAL_IDX), generator=g)
+    with torch.no_grad():
+        torch.testing.assert_close(factored.finish(factored.state_part(states), goals), agent.low_policy(states, goals))
+    B, c = 12, 3
+    segments = torch.cumsum(0.3 * torch.randn(B, c + 1, S, generator=g), 1)
+    actions = 2 * torch.rand(B, c, ACT_SPACE.shape[0], generator=g) - 1
+    lengths = torch.randint(1, c + 1, (B,), generator=g)
+    args = (torch.zeros(B, len(GOAL_IDX)), segments, segments[..., list(GOAL_IDX)], actions, lengths)
+    bounds = (torch.as_tensor(GOAL_LOW, dtype=torch.float32), torch.as_tensor(GOAL_HIGH, dtype=torch.float32))
+    plain = hiro_relabel_goals(*args, agent.low_policy, *bounds, 8, torch.Generator().manual_seed(1))
+    split = hiro_relabel_goals(*args, factored, *bounds, 8, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(split.choice, plain.choice, rtol=0, atol=0)
+    assert (plain.choice != 0).any()  # real choices were made
+
+
+def test_a_low_level_without_hidden_layers_scores_unfactored() -> None:
+    assert make_agent(low=SACConfig(hidden=())).factored_low_policy() is None

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 import numpy as np
 import torch
+from torch import nn
 
 from hrlkit.agents.base import Transition
 from hrlkit.agents.flat import rng_state, set_rng_state
@@ -34,7 +35,7 @@ from hrlkit.config import ReplayConfig, RunConfig
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
 from hrlkit.goals.functions import goal_transition, intrinsic_reward
-from hrlkit.goals.relabel import hiro_relabel_goals
+from hrlkit.goals.relabel import FactoredPolicy, hiro_relabel_goals
 from hrlkit.learners import SACConfig, SACLearner, TD3Config, TD3Learner
 from hrlkit.learners.base import Learner
 from hrlkit.types import ReplayBatch, Subgoal
@@ -420,6 +421,26 @@ class HIROAgent:
             states = states.index_select(-1, self._low_state_idx_t)
         return self.low.act(torch.cat([states, goals], dim=-1), deterministic=True)
 
+    def factored_low_policy(self) -> FactoredPolicy | None:
+        """mu_low with its first layer split into the state's and the goal's columns, W [s; g] + b = (W_s s + b) +
+        W_g g, for the correction (`hrlkit.goals.relabel.score_candidates`); None when the low actor has no hidden
+        layer. The functions read the layer's parameters at each call, so they follow training and loading."""
+        actor = self.low.actor
+        first = actor.first_layer()
+        if first is None:
+            return None
+        n_state = len(self.low_state_idx)
+
+        def state_part(states: torch.Tensor) -> torch.Tensor:
+            if n_state < states.shape[-1]:
+                states = states.index_select(-1, self._low_state_idx_t)
+            return nn.functional.linear(states, first.weight[:, :n_state], first.bias)
+
+        def finish(part: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
+            return actor.act_from_first_layer(part + nn.functional.linear(goals, first.weight[:, n_state:]))
+
+        return FactoredPolicy(state_part, finish)
+
     def correct_goals(self, batch: SegmentBatch) -> tuple[SegmentBatch, dict[str, float]]:
         """The off-policy correction as a batch transform: each segment's goal replaced by the candidate that best
         explains its low-level actions under the current low level (`hrlkit.goals.relabel.hiro_relabel_goals`),
@@ -427,7 +448,7 @@ class HIROAgent:
         idx = torch.as_tensor(self.goal_idx, device=self.device)
         relabeled = hiro_relabel_goals(
             batch.goals, batch.states_seq, batch.states_seq[..., idx], batch.actions_seq, batch.lengths,
-            self.low_policy, self._goal_low_t, self._goal_high_t, self.cfg.relabel_samples,
+            self.factored_low_policy() or self.low_policy, self._goal_low_t, self._goal_high_t, self.cfg.relabel_samples,
             generator=self.relabel_generator,
         )  # fmt: skip
         stats = {
