@@ -11,7 +11,7 @@ from torch import nn
 from hrlkit.buffers.segments import SegmentBuffer
 from hrlkit.errors import HrlkitError
 from hrlkit.goals.functions import goal_transition, intrinsic_reward
-from hrlkit.goals.relabel import hiro_candidates, hiro_relabel_goals, score_candidates
+from hrlkit.goals.relabel import FactoredPolicy, hiro_candidates, hiro_relabel_goals, score_candidates
 
 S, A, GOAL_DIMS = 6, 2, [0, 2, 3]  # state dim, action dim, the state dims the goal lives in
 G = len(GOAL_DIMS)
@@ -446,3 +446,23 @@ def test_segment_buffer_bytes_per_segment():
     assert make_buffer().bytes_per_segment == 96 + 40 + 12 + 4 + 1 + 8 + 16 == 177
     assert make_buffer(capacity=100).bytes_per_segment == 177
     assert SegmentBuffer(3, SEG_S, SEG_A, SEG_G, C, task_goal_dim=2).bytes_per_segment == 177 + 48 + 8
+
+
+@pytest.mark.parametrize("chunk_rows", [0, 1, 7, 160, 1600, 5000])
+def test_factored_correction_matches_the_loop(chunk_rows):
+    """The low actor with its first layer split (the state half once per segment and step, broadcast over the
+    candidates, blocks of whole segments) gives the loop's scores and choices for any block size."""
+    policy = LowPolicy(5)
+    first, rest = policy.net[0], policy.net[1:]
+    factored = FactoredPolicy(
+        lambda s: nn.functional.linear(s, first.weight[:, :S], first.bias),
+        lambda part, g: torch.tanh(rest(part + nn.functional.linear(g, first.weight[:, S:]))),
+    )
+    goals, obs_seq, achieved_seq, actions_seq, lengths = random_segments(5, B=16, c=10)
+    candidates = hiro_candidates(goals, achieved_seq, lengths, GOAL_LOW, GOAL_HIGH, 8, torch.Generator().manual_seed(3))
+    ref_scores, ref_choice = loop_scores(candidates, obs_seq, achieved_seq, actions_seq, lengths, policy)
+    with torch.no_grad():
+        scores = score_candidates(candidates, obs_seq, achieved_seq, actions_seq, lengths, factored, chunk_rows)
+    torch.testing.assert_close(scores, ref_scores, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(scores.argmax(1), ref_choice, rtol=0, atol=0)
+    assert (ref_choice != 0).any()
