@@ -5,7 +5,8 @@
 # --resume`: a finished trial stays, an interrupted one continues from its checkpoint): rerun the script to continue.
 # Then:
 #   .venv/bin/hrlkit report RUNS_DIR/*/runs/* --metric eval/success_rate --out RUNS_DIR/report
-#   bash benchmarks/options_metaworld.sh [RUNS_DIR] [SEEDS] [ALGO...]   (default runs/bench/metaworld; 3; dac sac option-critic)
+#   bash benchmarks/options_metaworld.sh [RUNS_DIR] [SEEDS] [ALGO...]
+#   (defaults: runs/bench/metaworld; 3 seeds; dac sac option-critic)
 set -u
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-osmesa}

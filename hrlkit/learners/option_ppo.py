@@ -14,9 +14,9 @@ minibatch, one Adam step on the sum
     master  = -sum(chose log pi_Omega(w|s) A_Omega) / max(1, sum chose) - master_ent_coef mean H[pi_Omega(.|s)]
 
 with V_Omega(s) = sum_w pi_Omega(w|s) Q_Omega(s, w) and A_Omega = R - V_Omega,old(s), the advantage of having picked w
-at s, standardised over the rows where the master chose (with `normalize_advantage`). The termination term is Option-Critic's termination gradient (Bacon et al. 2017, Theorem 2) at the state where
-the running option decides whether to stop; termination_reg (xi) keeps options from ending as soon as another looks
-as good.
+at s, standardised over the rows where the master chose (with `normalize_advantage`). The termination term is
+Option-Critic's termination gradient (Bacon et al. 2017, Theorem 2) at the state where the running option decides
+whether to stop; termination_reg (xi) keeps options from ending as soon as another looks as good.
 
 Deviation (PPOC's master): the reference implementation (S. Zhang's DeepRL, `PPOC_agent.py`) trains pi_Omega at every
 step with the low MDP's advantage R - Q_Omega(s, w), whose expectation given (s, w) is zero, so it carries no signal

@@ -66,20 +66,26 @@ def make_agent(n_envs: int = 2, buffer_size: int = 64, **cfg) -> OptionCriticAge
 
 
 # ------------------------------------------------------------------------------------------------ the target
+def hand_target(beta_row3: list[float], deliberation_cost: float = 0.0) -> torch.Tensor:
+    """The target of four hand-built transitions (K = 2 options, gamma 0.9); only row 3's beta(s') and eta vary."""
+    return option_critic_target(
+        rewards=t([1.0, 0.0, -1.0, 0.5]),
+        terminated=t([0.0, 0.0, 1.0, 0.0]),
+        next_q_target=t([[2.0, 4.0], [1.0, 3.0], [5.0, 0.0], [5.0, -3.0]]),
+        next_termination_prob=t([[0.25, 0.5], [0.8, 0.1], [0.5, 0.5], beta_row3]),
+        options=torch.tensor([0, 1, 0, 1]),
+        gamma=0.9,
+        deliberation_cost=deliberation_cost,
+    )
+
+
 def test_critic_target_by_hand():
     # y = r + gamma (1 - terminated) [(1 - beta_w(s')) Q'(s', w) + beta_w(s') max_w' Q'(s', w')], gamma = 0.9
     # row 0: w = 0, beta 0.25: U = 0.75 * 2 + 0.25 * 4 = 2.5   -> y = 1 + 0.9 * 2.5 = 3.25
     # row 1: w = 1, beta 0.1 : U = 0.9 * 3 + 0.1 * 3 = 3.0     -> y = 0 + 0.9 * 3.0 = 2.7
     # row 2: terminated                                        -> y = r = -1
     # row 3: w = 1, beta 1.0 : U = max = 5 (the option surely ends) -> y = 0.5 + 0.9 * 5 = 5.0
-    y = option_critic_target(
-        rewards=t([1.0, 0.0, -1.0, 0.5]),
-        terminated=t([0.0, 0.0, 1.0, 0.0]),
-        next_q_target=t([[2.0, 4.0], [1.0, 3.0], [5.0, 0.0], [5.0, -3.0]]),
-        next_termination_prob=t([[0.25, 0.5], [0.8, 0.1], [0.5, 0.5], [0.0, 1.0]]),
-        options=torch.tensor([0, 1, 0, 1]),
-        gamma=0.9,
-    )
+    y = hand_target(beta_row3=[0.0, 1.0])
     torch.testing.assert_close(y, t([3.25, 2.7, -1.0, 5.0]))
 
 
@@ -89,15 +95,7 @@ def test_deliberation_cost_in_the_critic_target_by_hand():
     # row 1: w = 1, beta 0.1 : U = 0.9 * 3 + 0.1 * (3 - 0.5) = 2.95   -> y = 0.9 * 2.95 = 2.655
     # row 2: terminated: no option ends after the episode          -> y = r = -1
     # row 3: w = 1, beta 0   : the option goes on, nothing is paid  -> y = 0.5 + 0.9 * -3 = -2.2
-    y = option_critic_target(
-        rewards=t([1.0, 0.0, -1.0, 0.5]),
-        terminated=t([0.0, 0.0, 1.0, 0.0]),
-        next_q_target=t([[2.0, 4.0], [1.0, 3.0], [5.0, 0.0], [5.0, -3.0]]),
-        next_termination_prob=t([[0.25, 0.5], [0.8, 0.1], [0.5, 0.5], [1.0, 0.0]]),
-        options=torch.tensor([0, 1, 0, 1]),
-        gamma=0.9,
-        deliberation_cost=0.5,
-    )
+    y = hand_target(beta_row3=[1.0, 0.0], deliberation_cost=0.5)
     torch.testing.assert_close(y, t([3.1375, 2.655, -1.0, -2.2]))
 
 

@@ -448,8 +448,8 @@ class HIROAgent:
         idx = torch.as_tensor(self.goal_idx, device=self.device)
         relabeled = hiro_relabel_goals(
             batch.goals, batch.states_seq, batch.states_seq[..., idx], batch.actions_seq, batch.lengths,
-            self.factored_low_policy() or self.low_policy, self._goal_low_t, self._goal_high_t, self.cfg.relabel_samples,
-            generator=self.relabel_generator,
+            self.factored_low_policy() or self.low_policy, self._goal_low_t, self._goal_high_t,
+            self.cfg.relabel_samples, generator=self.relabel_generator,
         )  # fmt: skip
         stats = {
             "hiro/relabel_kept_original": (relabeled.choice == 0).float().mean().item(),
