@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The main job on its defaults: HIRO on the U-maze (PointMaze_UMaze-v3, HIRO's maze protocol, 120k env steps),
+# The main job on its defaults: HIRO on the U-maze (PointMaze_UMaze-v3, HIRO's maze protocol, 30k env steps),
 # leaving runs/PointMaze_UMaze-v3__hiro__0__<time>/ with logs, checkpoints and plots.
 train: $(STAMP)
 	$(BIN)/hrlkit train hiro --env PointMaze_UMaze-v3
