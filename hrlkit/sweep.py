@@ -31,6 +31,8 @@ from hrlkit.errors import HrlkitError
 SPEC_FILE = "sweep_spec.json"
 """the sweep's own settings, in OUT: what `--resume` needs besides Tune's experiment state"""
 EXPERIMENT = "tune"
+# Set once this process has connected to Ray: its driver then leaves through `os._exit` (see `hrlkit.cli.main`).
+RAY_CONNECTED = False
 """Tune's experiment directory name, in OUT"""
 
 
@@ -223,6 +225,8 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     # the trials' own output stays in their workers' logs (a failed trial's error reaches the summary)
     init: dict[str, Any] = {"configure_logging": True, "logging_level": logging.WARNING, "log_to_driver": False}
+    global RAY_CONNECTED
+    RAY_CONNECTED = True
     if address:
         ray.init(address=address, **init)
     else:
