@@ -34,13 +34,13 @@ from hrlkit.agents import FlatAgent
 from hrlkit.agents.base import Agent
 from hrlkit.agents.exploration import epsilon_schedule
 from hrlkit.agents.hdqn import HDQNAgent, HDQNConfig
-from hrlkit.agents.her import HindsightRelabel, check_goal_space, env_goal_functions
+from hrlkit.agents.her import GOAL_KEYS, HindsightRelabel, check_goal_space, env_goal_functions
 from hrlkit.agents.hiro import HIROAgent, HIROConfig
 from hrlkit.agents.option_critic import OptionCriticAgent, OptionCriticConfig
 from hrlkit.agents.option_rollout import OptionRolloutAgent
 from hrlkit.agents.rollout import RolloutAgent
 from hrlkit.agents.tabular import TabularAgent
-from hrlkit.buffers import ReplayBuffer
+from hrlkit.buffers import ObsNormalizer, ReplayBuffer
 from hrlkit.buffers.prioritized import make_sampler
 from hrlkit.config import (
     REPLAY_FIELDS,
@@ -540,6 +540,10 @@ class OffPolicyAlgorithm(Algorithm):
                 f"--her applies to sac, td3, ddpg and dqn, not {self.name}: drop --her (hindsight at HIRO's high level "
                 "is not available yet)"
             )
+        if self.replay.normalize_obs and not self.supports_her:
+            raise HrlkitError(
+                f"--normalize-obs applies to sac, td3, ddpg, dqn and sac-discrete, not {self.name}: drop it"
+            )
         return self._make_replay_agent()
 
     def _make_replay_agent(self) -> Agent:
@@ -597,9 +601,16 @@ class _FlatOffPolicy(OffPolicyAlgorithm):
                     buffer, compute_reward, compute_terminated, her.strategy, her.n_sampled_goal, seed=run.seed + 31
                 )
             )
+        obs_norm = None
+        if replay.normalize_obs:
+            goals = (
+                {"desired_goal": "achieved_goal"} if set(GOAL_KEYS) <= set(getattr(obs_space, "spaces", {})) else None
+            )
+            obs_norm = ObsNormalizer(obs_space, replay.obs_clip, shared=goals)
         return FlatAgent(
-            learner, buffer, cfg.batch_size, seed=run.seed, exploration=self._exploration(), transforms=transforms
-        )
+            learner, buffer, cfg.batch_size, seed=run.seed, exploration=self._exploration(), transforms=transforms,
+            obs_norm=obs_norm,
+        )  # fmt: skip
 
     def _exploration(self):
         return None

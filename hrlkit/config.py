@@ -113,6 +113,11 @@ class ReplayConfig:
     """PER: added to |TD error| so that no transition has probability zero"""
     save_replay_buffer: bool = True
     """store the replay buffer with each checkpoint (needed for an exact resume)"""
+    normalize_obs: bool = False
+    """normalise observations by running mean and std (sac, td3, ddpg, dqn, sac-discrete): the buffer keeps raw ones;
+    a goal env's desired and achieved goals share one set of statistics"""
+    obs_clip: float = 5.0
+    """clip normalised observations to [-obs_clip, obs_clip] (the HER paper's 5)"""
     her: HERConfig = field(default_factory=HERConfig)
 
 
@@ -270,7 +275,7 @@ def _check_fields(cfg: Any, prefix: str) -> None:
             refuse("a finite number")
         if isinstance(value, tuple | list) and any(isinstance(v, float) and not math.isfinite(v) for v in value):
             refuse("finite numbers")
-        if name.endswith("_distance") and isinstance(value, int | float) and not value > 0:
+        if name.endswith(("_distance", "obs_clip", "reward_clip")) and isinstance(value, int | float) and not value > 0:
             refuse("> 0")
         if name.endswith("_indices") and isinstance(value, tuple | list):
             if len(set(value)) != len(value) or any(not isinstance(i, int) or i < 0 for i in value):

@@ -16,7 +16,8 @@ import torch
 from hrlkit.agents.base import Transition
 from hrlkit.agents.exploration import epsilon_greedy
 from hrlkit.agents.pipeline import Transform, UpdatePipeline
-from hrlkit.buffers import ReplayBuffer
+from hrlkit.buffers import ObsNormalizer, ReplayBuffer
+from hrlkit.buffers.normalize import RunningMeanStd
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
 from hrlkit.learners.base import Learner
@@ -62,6 +63,34 @@ def load_learner_tree(learner: Learner, tree: dict[str, Any]) -> None:
     learner.load_extra_state(tree["learner_extra"])
 
 
+class NormalizeObs:
+    """The batch transform that feeds the learner normalised observations (`ObsNormalizer`'s map, in torch).
+
+    The replay buffer keeps raw observations: HER reads raw goals, and the statistics keep moving, so each batch is
+    normalised with the statistics of the moment, obs and next_obs alike, after any relabelling (as the HER paper's
+    DDPG normalises o and g at sampling time). Acting goes through `apply` too, so the policy sees the same map.
+    """
+
+    def __init__(self, normalizer: ObsNormalizer) -> None:
+        self.normalizer = normalizer
+
+    def __call__(self, batch: ReplayBatch) -> tuple[ReplayBatch, dict[str, float]]:
+        return batch._replace(obs=self.apply(batch.obs), next_obs=self.apply(batch.next_obs)), {}
+
+    def apply(self, obs: TensorObs) -> TensorObs:
+        norm = self.normalizer
+        if not isinstance(obs, dict):
+            return self._map(obs, norm.stats_of(""))
+        keys = set(norm.keys)
+        return {k: self._map(v, norm.stats_of(k)) if k in keys else v for k, v in obs.items()}
+
+    def _map(self, x: torch.Tensor, rms: RunningMeanStd) -> torch.Tensor:
+        mean = torch.as_tensor(rms.mean, dtype=torch.float32, device=x.device)
+        std = torch.as_tensor(np.sqrt(rms.var + self.normalizer.epsilon), dtype=torch.float32, device=x.device)
+        clip = self.normalizer.clip
+        return ((x.float() - mean) / std).clamp(-clip, clip)
+
+
 class FlatAgent:
     """Collects with `learner.act`, stores normalised actions, updates from replay (uniform or prioritized).
 
@@ -74,6 +103,8 @@ class FlatAgent:
         exploration: for discrete actions, epsilon as a function of env steps observed (epsilon-greedy around the
             learner's greedy actions); None: the learner explores by itself (SAC, TD3).
         transforms: batch transforms between sampling and the update (HER), see `hrlkit.agents.pipeline`.
+        obs_norm: running observation statistics, updated with every observed step; the learner then sees
+            normalised observations when acting and in every batch (after `transforms`), the buffer raw ones.
     """
 
     def __init__(
@@ -84,10 +115,14 @@ class FlatAgent:
         seed: int,
         exploration: Callable[[int], float] | None = None,
         transforms: Sequence[Transform[ReplayBatch]] = (),
+        obs_norm: ObsNormalizer | None = None,
     ) -> None:
         self.learner, self.buffer, self.batch_size = learner, buffer, batch_size
         self.transforms = list(transforms)
-        self.pipeline = UpdatePipeline(buffer, learner, batch_size, self.transforms)
+        self.obs_norm = obs_norm
+        self.normalize = NormalizeObs(obs_norm) if obs_norm is not None else None
+        last = [self.normalize] if self.normalize is not None else []
+        self.pipeline = UpdatePipeline(buffer, learner, batch_size, [*self.transforms, *last])
         self.device = learner.device
         space = learner.action_space
         self.scaler = ActionScaler(space) if isinstance(space, gym.spaces.Box) else None
@@ -100,7 +135,10 @@ class FlatAgent:
     # ----------------------------------------------------------------------------------------------------- acting
     def act(self, obs: np.ndarray | dict[str, np.ndarray], deterministic: bool = False) -> np.ndarray:
         """Env actions for a batch of observations (leading axis: envs)."""
-        actions = self.learner.act(obs_to_tensor(obs, self.device), deterministic).cpu().numpy()
+        tensors = obs_to_tensor(obs, self.device)
+        if self.normalize is not None:
+            tensors = self.normalize.apply(tensors)
+        actions = self.learner.act(tensors, deterministic).cpu().numpy()
         if self.exploration is not None and not deterministic:
             actions = epsilon_greedy(actions, self.exploration(self.env_steps), self.learner.action_space.n, self.rng)
         return self.scaler.to_env(actions) if self.scaler is not None else actions + self.action_start
@@ -134,6 +172,8 @@ class FlatAgent:
         else:
             actions = np.asarray(env_actions) - self.action_start
         self.buffer.add(obs, actions, rewards, next_obs, terminated, truncated)
+        if self.obs_norm is not None:
+            self.obs_norm.update(obs)
         self.env_steps += len(rewards)
 
     def update(self, gradient_steps: int) -> dict[str, float]:
@@ -148,14 +188,25 @@ class FlatAgent:
 
     # ---------------------------------------------------------------------------------------------- checkpoints
     def state_tree(self) -> dict[str, Any]:
-        return {
+        tree = {
             **learner_tree(self.learner),
             "rng": rng_state(self.rng),
             "env_steps": self.env_steps,
             "transforms": [t.state_dict() for t in self.transforms if hasattr(t, "state_dict")],
         }
+        if self.obs_norm is not None:
+            tree["obs_norm"] = self.obs_norm.state_dict()
+        return tree
 
     def load_state_tree(self, tree: dict[str, Any]) -> None:
+        if (self.obs_norm is None) != ("obs_norm" not in tree):
+            said = "with" if "obs_norm" in tree else "without"
+            raise HrlkitError(
+                f"the checkpoint was trained {said} observation normalisation: resume with the replay settings it was "
+                f"trained with (--normalize-obs {str('obs_norm' in tree).lower()})"
+            )
+        if self.obs_norm is not None:
+            self.obs_norm.load_state_dict(tree["obs_norm"])
         load_learner_tree(self.learner, tree)
         set_rng_state(self.rng, tree["rng"])
         self.env_steps = int(tree.get("env_steps", 0))

@@ -120,18 +120,31 @@ class ObsNormalizer:
         space: the single-env observation space.
         clip: bound on the normalised values (in standard deviations).
         epsilon: added to the variance so a constant feature does not divide by zero.
+        shared: Dict key -> the key whose statistics it uses; `update` feeds both keys' values into those statistics.
+            A goal env's `{"desired_goal": "achieved_goal"}` maps both goals by one affine map, so their difference
+            keeps its meaning, and the statistics cover the goals that HER puts in place of the desired ones.
 
     Shapes:
         obs_batch: (B, *obs_shape), or a dict of such arrays for Dict spaces; a single observation without the batch
             axis normalises too (broadcasting), but `update` needs the batch axis.
     """
 
-    def __init__(self, space: gym.Space, clip: float = 10.0, epsilon: float = 1e-8) -> None:
+    def __init__(
+        self, space: gym.Space, clip: float = 10.0, epsilon: float = 1e-8, shared: Mapping[str, str] | None = None
+    ) -> None:
         self.space, self.clip, self.epsilon = space, clip, epsilon
         self.is_dict = isinstance(space, gym.spaces.Dict)
         subspaces = dict(space.spaces) if self.is_dict else {"": space}
+        self.shared = dict(shared or {})
+        for key, owner in self.shared.items():
+            if key not in subspaces or owner not in subspaces or subspaces[key].shape != subspaces[owner].shape:
+                raise HrlkitError(
+                    f"observation normaliser: {key!r} cannot share the statistics of {owner!r} in {space}"
+                )
         # "" stands for the whole observation of a non-Dict space
-        self.rms = {k: RunningMeanStd(s.shape) for k, s in subspaces.items() if _normalisable(s)}
+        self.rms = {
+            k: RunningMeanStd(s.shape) for k, s in subspaces.items() if _normalisable(s) and k not in self.shared
+        }
         if not self.rms:
             raise HrlkitError(
                 f"cannot normalise observations of {space}: only floating-point Box observations (or Dict entries) "
@@ -140,19 +153,28 @@ class ObsNormalizer:
 
     @property
     def keys(self) -> list[str]:
-        """The Dict keys that are normalised (`[""]` for a Box space)."""
-        return list(self.rms)
+        """The Dict keys that are normalised (`[""]` for a Box space), shared ones included."""
+        return [*self.rms, *(k for k, owner in self.shared.items() if owner in self.rms)]
+
+    def stats_of(self, key: str) -> RunningMeanStd:
+        """The statistics that normalise `key` (its own, or those it shares)."""
+        return self.rms[self.shared.get(key, key)]
 
     def update(self, obs_batch: np.ndarray | Mapping[str, np.ndarray]) -> None:
         """Add a batch (B, *obs_shape) to the statistics."""
         for k, rms in self.rms.items():
-            rms.update(obs_batch[k] if self.is_dict else obs_batch)
+            if not self.is_dict:
+                rms.update(obs_batch)
+                continue
+            sharing = [np.asarray(obs_batch[s]) for s, owner in self.shared.items() if owner == k]
+            rms.update(np.concatenate([np.asarray(obs_batch[k]), *sharing]) if sharing else obs_batch[k])
 
     def normalize(self, obs_batch: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
         """The normalised batch, float32, without updating the statistics; pass-through entries are not copied."""
         if not self.is_dict:
             return self._normalize(np.asarray(obs_batch), self.rms[""])
-        return {k: self._normalize(np.asarray(v), self.rms[k]) if k in self.rms else v for k, v in obs_batch.items()}
+        keys = set(self.keys)
+        return {k: self._normalize(np.asarray(v), self.stats_of(k)) if k in keys else v for k, v in obs_batch.items()}
 
     def _normalize(self, x: np.ndarray, rms: RunningMeanStd) -> np.ndarray:
         scaled = (x - rms.mean) / np.sqrt(rms.var + self.epsilon)  # (B, *shape) float64

@@ -1,5 +1,6 @@
-"""HER end to end: SAC+HER and DQN+HER train with relabelled batches (n_envs 1 and 2), resume exactly (also with
-prioritized replay), and the CLI takes --her flags and refuses them where they do not apply."""
+"""HER end to end: SAC+HER and DQN+HER train with relabelled batches (n_envs 1 and 2), resume exactly (with observation
+normalisation, and with prioritized replay), and the CLI takes --her and --normalize-obs flags and refuses them where
+they do not apply."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from hrlkit import SAC, TD3, Algorithm
+from hrlkit.errors import HrlkitError
 from hrlkit.training.checkpoint import list_checkpoints
 from tests.smoke.helpers import TINY, assert_same_progress, read_progress, run_cli_many
 from tests.smoke.test_resume import assert_same_state, full_state
@@ -29,9 +31,11 @@ def test_trains_with_relabelled_batches(tmp_path: Path, cls: type[Algorithm], n_
     assert "train/critic_loss" in row and "eval/success_rate" in row
 
 
-@pytest.mark.parametrize("per", [False, True])
-def test_exact_resume_with_her(tmp_path: Path, per: bool) -> None:
-    extra = {"prioritized_replay": True, "is_weight_anneal_env_steps": 600} if per else {}
+@pytest.mark.parametrize("extra", [
+    {"normalize_obs": True},  # the statistics are saved and restored with the checkpoint
+    {"prioritized_replay": True, "is_weight_anneal_env_steps": 600},
+], ids=["normalize_obs", "per"])  # fmt: skip
+def test_exact_resume_with_her(tmp_path: Path, extra: dict[str, Any]) -> None:
     a = make(SAC, tmp_path / "A", total_env_steps=600, **extra)
     a.learn()
     a.close()
@@ -44,6 +48,9 @@ def test_exact_resume_with_her(tmp_path: Path, per: bool) -> None:
     b.close()
     assert_same_progress(a.run_dir, b.run_dir)
     assert_same_state(full_state(a), full_state(b))
+    if "normalize_obs" in extra:  # the statistics belong to the weights: resuming without them is refused
+        with pytest.raises(HrlkitError, match="trained with observation normalisation"):
+            Algorithm.resume(tmp_path / "B", {"run.total_env_steps": 800, "replay.normalize_obs": False}, verbose=0)
 
 
 def test_cli_her_flags_and_refusals(tmp_path: Path) -> None:
@@ -55,6 +62,9 @@ def test_cli_her_flags_and_refusals(tmp_path: Path) -> None:
         "not a goal env": ["train", "sac", "--env", "Pendulum-v1", "--her", "true", *flags],
         "hiro": ["train", "hiro", "--env", "PointMaze_UMaze-v3", "--her", "true", "--total-env-steps", "100"],
         "bad strategy": ["train", "sac", "--env", "FetchReach-v4", "--her", "true", "--her.strategy", "past", *flags],
+        "norm on hiro": ["train", "hiro", "--env", "PointMaze_UMaze-v3", "--normalize-obs", "true",
+                         "--total-env-steps", "100"],
+        "bad clip": ["train", "sac", "--env", "FetchReach-v4", "--normalize-obs", "true", "--obs-clip", "0", *flags],
     }  # fmt: skip
     results = run_cli_many(commands, tmp_path, jobs=4)  # mostly interpreter start-up: they overlap well
     ok = results.pop("ok")
@@ -65,6 +75,8 @@ def test_cli_her_flags_and_refusals(tmp_path: Path) -> None:
         "not a goal env": "HER needs a goal env",
         "hiro": "--her applies to",
         "bad strategy": "unknown HER strategy 'past'",
+        "norm on hiro": "--normalize-obs applies to",
+        "bad clip": "--replay.obs-clip = 0.0: it must be > 0",
     }
     for name, result in results.items():
         message = messages[name]

@@ -169,3 +169,41 @@ def test_vectorised_terminated_equals_the_envs_own_function_row_by_row(env_id: s
     expected = np.array([bool(own(a, d, {})) for a, d in zip(achieved, desired, strict=True)])
     np.testing.assert_array_equal(np.asarray(terminated(achieved, desired, [{}] * 200)), expected)
     env.close()
+
+
+def test_normalisation_comes_after_relabelling_with_the_statistics_of_the_moment() -> None:
+    from hrlkit.agents.flat import NormalizeObs
+    from hrlkit.agents.pipeline import UpdatePipeline
+    from hrlkit.buffers import ObsNormalizer
+
+    buf = ReplayBuffer(16, GOAL_SPACE, ACT)
+    fill(buf, [([float(g)], [False], [g == 15]) for g in range(16)])
+    norm = ObsNormalizer(GOAL_SPACE, clip=5.0, shared={"desired_goal": "achieved_goal"})
+    norm.load_state_dict(
+        {"observation.mean": np.array([1.0]), "observation.var": np.array([4.0]), "observation.count": np.array(9.0),
+         "achieved_goal.mean": np.array([8.0]), "achieved_goal.var": np.array([16.0]),
+         "achieved_goal.count": np.array(9.0)}
+    )  # fmt: skip
+    seen = []
+
+    class Recorder:
+        def update(self, batch):
+            from hrlkit.types import UpdateResult
+
+            seen.append(batch)
+            return UpdateResult({}, None)
+
+    her = make_transform(buf, "future", k=10**6)
+    pipeline = UpdatePipeline(buf, Recorder(), 16, [her, NormalizeObs(norm)])  # type: ignore[arg-type]
+    rng = np.random.default_rng(0)
+    pipeline.step(rng)
+    batch = buf.sample(16, np.random.default_rng(0))
+    relabelled, _ = make_transform(buf, "future", k=10**6)(batch)  # the same draws: a transform with the same seed
+    out = seen[0]
+    # goals relabelled first (raw achieved goals 0..15), then mapped by the shared goal statistics: (g - 8) / 4
+    torch.testing.assert_close(out.obs["desired_goal"], (relabelled.obs["desired_goal"] - 8.0) / 4.0)
+    torch.testing.assert_close(out.next_obs["achieved_goal"], (relabelled.next_obs["achieved_goal"] - 8.0) / 4.0)
+    torch.testing.assert_close(out.obs["observation"], (relabelled.obs["observation"] - 1.0) / 2.0)
+    torch.testing.assert_close(out.rewards, relabelled.rewards)  # rewards come from the raw goals
+    # the buffer keeps raw observations
+    assert buf.next_obs["achieved_goal"][15, 0, 0] == 15.0

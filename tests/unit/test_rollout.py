@@ -332,6 +332,29 @@ def test_obs_normalizer_dict_passes_images_and_indices_through():
         )
 
 
+def test_obs_normalizer_goals_share_one_set_of_statistics():
+    box = gym.spaces.Box(-np.inf, np.inf, (1,), np.float64)
+    space = gym.spaces.Dict({"observation": box, "achieved_goal": box, "desired_goal": box})
+    norm = ObsNormalizer(space, clip=5.0, shared={"desired_goal": "achieved_goal"})
+    assert sorted(norm.keys) == ["achieved_goal", "desired_goal", "observation"]
+    assert sorted(norm.rms) == ["achieved_goal", "observation"]  # desired_goal has no statistics of its own
+    obs = {"observation": np.array([[1.0], [1.0]]), "achieved_goal": np.array([[0.0], [2.0]]),
+           "desired_goal": np.array([[4.0], [6.0]])}  # fmt: skip
+    norm.update(obs)
+    # achieved and desired goals together: 0, 2, 4, 6 -> mean 3, variance (9 + 1 + 1 + 9) / 4 = 5 (the prior's 1e-4
+    # count weighs next to nothing)
+    np.testing.assert_allclose(norm.stats_of("desired_goal").mean, [3.0], rtol=1e-4)
+    np.testing.assert_allclose(norm.stats_of("desired_goal").var, [5.0], rtol=1e-4)
+    out = norm.normalize(obs)
+    np.testing.assert_allclose(out["desired_goal"][:, 0], np.array([1.0, 3.0]) / np.sqrt(5.0), rtol=1e-4)
+    np.testing.assert_allclose(out["achieved_goal"][:, 0], np.array([-3.0, -1.0]) / np.sqrt(5.0), rtol=1e-4)
+    assert set(norm.state_dict()) == {
+        f"{k}.{n}" for k in ("observation", "achieved_goal") for n in ("mean", "var", "count")
+    }
+    with pytest.raises(HrlkitError, match="cannot share"):
+        ObsNormalizer(space, shared={"desired_goal": "missing"})
+
+
 @pytest.mark.parametrize(
     "space",
     [
