@@ -329,3 +329,22 @@ def test_a_hiro_level_is_a_learner_config_switched_by_algo() -> None:
     migrated = config_from_dict(old).algo_config
     assert migrated.high == SACConfig(hidden=(32,), actor_lr=1e-4, critic_lr=1e-3, batch_size=100, entropy_lr=1e-3)
     assert migrated.low == TD3Config(hidden=(16,), actor_lr=1e-4, batch_size=100, policy_delay=3)
+
+
+def test_every_packaged_preset_section_applies_and_keeps_the_ranges():
+    """Each algorithm section of each bundled preset names known keys with values in range (a typo in a preset would
+    otherwise surface only when someone trains that env with that algorithm)."""
+    from hrlkit.algorithms import ALGORITHMS
+    from hrlkit.config import PRESET_DIR, check_values
+
+    files = sorted(PRESET_DIR.rglob("*.yaml"))
+    assert len(files) >= 15
+    checked = 0
+    for path in files:
+        for algo in load_yaml(path):
+            assert algo in ALGORITHMS, f"{path.name}: section {algo!r} names no algorithm"
+            tc = default_config(algo)
+            assert apply_preset(tc, load_yaml(path), path.name) == f"section {algo}"
+            check_values(tc)
+            checked += 1
+    assert checked >= 30
