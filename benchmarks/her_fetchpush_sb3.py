@@ -1,0 +1,170 @@
+"""Stable-Baselines3 SAC+HER on FetchPush-v4 at hrlkit's preset settings, logged as an hrlkit run dir, so that
+`hrlkit report` and `hrlkit plot` put it beside `hrlkit train sac --env FetchPush-v4` (docs/her.md).
+
+The settings are read from hrlkit's preset (`hrlkit/presets/FetchPush-v4.yaml`, section sac): network sizes, batch,
+replay size, warm-up, gamma, tau, learning rates (SB3 has one for actor, critics and entropy coefficient; the preset
+sets all three alike), the initial entropy coefficient (SB3's `ent_coef="auto_<init>"`), HER's strategy and k, the
+evaluation schedule. hrlkit's observation normalisation (`replay.normalize_obs`, clip 5) is SB3's `VecNormalize`
+(norm_obs, clip_obs 5, no reward normalisation): SB3's replay keeps raw observations and normalises sampled batches
+with the statistics of the moment, as hrlkit does; unlike hrlkit, VecNormalize keeps separate statistics for the
+achieved and the desired goal.
+
+Evaluation: hrlkit's `evaluate` (20 deterministic episodes on a separate env, episode k seeded 1_000_000 + seed + k,
+the seeds an hrlkit run's evaluation uses), the observations normalised with the statistics of the moment.
+
+Long runs stop and continue: every `--checkpoint-freq` env steps the model, its replay buffer and the VecNormalize
+statistics are saved in RUN_DIR/checkpoint (SB3's own zip and pickle files, written and read by this script only),
+and a rerun with the same RUN_DIR continues from the last one. SB3 restores the weights, optimizers and buffer but not its random
+generators' states, so a continued run is not the same as one that never stopped.
+
+    python benchmarks/her_fetchpush_sb3.py --run-dir runs/fetchpush/sb3_s0 --seed 0         # 500k env steps
+    python benchmarks/her_fetchpush_sb3.py --run-dir /tmp/sb3 --steps 2000 --eval-freq 1000  # smoke check
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+ENV_ID = "FetchPush-v4"
+EVAL_SEED = 1_000_000
+COLUMNS = ["time/env_steps", "eval/mean_return", "eval/success_rate", "time/train_seconds", "time/fps"]
+
+
+def preset_settings() -> dict[str, Any]:
+    """The preset's values for everything both libraries share (hrlkit's config after applying the preset)."""
+    from hrlkit.algorithms import default_config
+    from hrlkit.config import apply_presets
+
+    tc = default_config("sac")
+    tc.run.env = ENV_ID
+    apply_presets(tc)
+    run, replay, algo = tc.run, tc.replay, tc.algo_config
+    assert replay is not None and replay.her.enabled and replay.normalize_obs
+    assert algo.actor_lr == algo.critic_lr == algo.entropy_lr, "SB3 has one learning rate for all three"
+    return {
+        "hidden": list(algo.hidden), "batch_size": algo.batch_size, "buffer_size": replay.buffer_size,
+        "learning_starts": replay.learning_starts, "gamma": algo.gamma, "tau": algo.tau, "lr": algo.actor_lr,
+        "entropy_coef_init": algo.entropy_coef_init, "strategy": replay.her.strategy,
+        "n_sampled_goal": replay.her.n_sampled_goal, "obs_clip": replay.obs_clip, "steps": run.total_env_steps,
+        "eval_freq": run.eval_freq, "eval_episodes": run.eval_episodes,
+    }  # fmt: skip
+
+
+class Normalised:
+    """An SB3 model seen through its VecNormalize: `predict` normalises raw observations first (for `evaluate`)."""
+
+    def __init__(self, model: Any, vecnorm: Any) -> None:
+        self.model, self.vecnorm = model, vecnorm
+
+    def predict(self, obs: Any, state: Any = None, episode_start: Any = None, deterministic: bool = True):
+        return self.model.predict(self.vecnorm.normalize_obs(obs), state, episode_start, deterministic)
+
+
+def build(s: dict[str, Any], seed: int, run_dir: Path, resume: bool):
+    import gymnasium as gym
+    from stable_baselines3 import SAC, HerReplayBuffer
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    venv = DummyVecEnv([lambda: gym.make(ENV_ID)])
+    venv.seed(seed)
+    if resume:
+        ckpt = run_dir / "checkpoint"
+        env = VecNormalize.load(str(ckpt / "vecnormalize.pkl"), venv)
+        model = SAC.load(str(ckpt / "model.zip"), env=env, device="cpu")
+        model.load_replay_buffer(str(ckpt / "replay.pkl"))
+        return model, env
+    env = VecNormalize(venv, norm_obs=True, norm_reward=False, clip_obs=s["obs_clip"], gamma=s["gamma"])
+    model = SAC(
+        "MultiInputPolicy", env, learning_rate=s["lr"], buffer_size=s["buffer_size"],
+        learning_starts=s["learning_starts"], batch_size=s["batch_size"], tau=s["tau"], gamma=s["gamma"],
+        ent_coef=f"auto_{s['entropy_coef_init']}", replay_buffer_class=HerReplayBuffer,
+        replay_buffer_kwargs={"n_sampled_goal": s["n_sampled_goal"], "goal_selection_strategy": s["strategy"]},
+        policy_kwargs={"net_arch": s["hidden"]}, seed=seed, device="cpu", verbose=0,
+    )  # fmt: skip
+    return model, env
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--run-dir", required=True)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="env steps in all (default: the preset's)")
+    p.add_argument("--eval-freq", type=int, default=None, help="default: the preset's")
+    p.add_argument("--checkpoint-freq", type=int, default=50_000)
+    p.add_argument("--torch-threads", type=int, default=1)
+    args = p.parse_args()
+
+    import gymnasium as gym
+    import gymnasium_robotics  # noqa: F401  (registers the Fetch envs)
+    import torch
+
+    import hrlkit
+
+    torch.set_num_threads(args.torch_threads)
+    s = preset_settings()
+    steps = args.steps or s["steps"]
+    eval_freq = args.eval_freq or s["eval_freq"]
+    if args.checkpoint_freq % eval_freq:
+        raise SystemExit(f"--checkpoint-freq {args.checkpoint_freq} must be a multiple of the eval freq {eval_freq}")
+    run_dir = Path(args.run_dir)
+    progress = run_dir / "progress.csv"
+    resume = (run_dir / "checkpoint" / "model.zip").is_file()
+    if not resume and progress.exists():
+        raise SystemExit(f"{run_dir} holds a progress.csv without a checkpoint: give another --run-dir")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model, env = build(s, args.seed, run_dir, resume)
+    done = model.num_timesteps
+    if resume:  # drop evaluations logged after the checkpoint (the run stopped between the two)
+        rows = [r for r in csv.DictReader(progress.open()) if int(float(r["time/env_steps"])) <= done]
+        with progress.open("w", newline="") as f:
+            w = csv.DictWriter(f, COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+        print(f"continuing {run_dir} from {done} env steps")
+    else:
+        (run_dir / "settings.json").write_text(json.dumps({**s, "seed": args.seed, "library": "sb3"}, indent=1) + "\n")
+        with progress.open("w", newline="") as f:
+            csv.DictWriter(f, COLUMNS).writeheader()
+    eval_env = gym.make(ENV_ID)
+    while done < steps:
+        chunk = min(eval_freq, steps - done)
+        t = time.perf_counter()
+        model.learn(chunk, reset_num_timesteps=False)
+        seconds = time.perf_counter() - t
+        done = model.num_timesteps
+        result = hrlkit.evaluate(Normalised(model, env), eval_env, s["eval_episodes"], seed=EVAL_SEED + args.seed)
+        with progress.open("a", newline="") as f:
+            csv.DictWriter(f, COLUMNS).writerow({
+                "time/env_steps": done, "eval/mean_return": result["mean_return"],
+                "eval/success_rate": result["success_rate"], "time/train_seconds": seconds,
+                "time/fps": chunk / seconds,
+            })  # fmt: skip
+        print(f"{done} env steps: success {result['success_rate']:.2f}, {chunk / seconds:.1f} env steps/s", flush=True)
+        if done % args.checkpoint_freq == 0 or done >= steps:
+            save_checkpoint(model, env, run_dir)
+    eval_env.close()
+    env.close()
+
+
+def save_checkpoint(model: Any, env: Any, run_dir: Path) -> None:
+    """RUN_DIR/checkpoint, swapped in whole: written to checkpoint.tmp, then renamed over the old one."""
+    tmp, ckpt, old = run_dir / "checkpoint.tmp", run_dir / "checkpoint", run_dir / "checkpoint.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    model.save(str(tmp / "model.zip"))
+    model.save_replay_buffer(str(tmp / "replay.pkl"))
+    env.save(str(tmp / "vecnormalize.pkl"))
+    if ckpt.exists():
+        ckpt.rename(old)
+    tmp.rename(ckpt)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
