@@ -4,18 +4,21 @@
 The settings are read from hrlkit's preset (`hrlkit/presets/FetchPush-v4.yaml`, section sac): network sizes, batch,
 replay size, warm-up, gamma, tau, learning rates (SB3 has one for actor, critics and entropy coefficient; the preset
 sets all three alike), the initial entropy coefficient (SB3's `ent_coef="auto_<init>"`), HER's strategy and k, the
-evaluation schedule. hrlkit's observation normalisation (`replay.normalize_obs`, clip 5) is SB3's `VecNormalize`
-(norm_obs, clip_obs 5, no reward normalisation): SB3's replay keeps raw observations and normalises sampled batches
-with the statistics of the moment, as hrlkit does; unlike hrlkit, VecNormalize keeps separate statistics for the
-achieved and the desired goal.
+evaluation and checkpoint schedules; one env, one gradient step per env step on both sides (asserted). hrlkit's
+observation normalisation (`replay.normalize_obs`: clip 5, (x - mean) / sqrt(var + 1e-4)) is SB3's `VecNormalize`
+(norm_obs, clip_obs 5, epsilon 1e-4, no reward normalisation): SB3's replay keeps raw observations and normalises
+sampled batches with the statistics of the moment, as hrlkit does. Differences that remain: VecNormalize keeps
+separate statistics for the achieved and the desired goal (hrlkit: one set for both), and SB3's HER draws only from
+finished episodes (hrlkit also from the steps so far of running ones).
 
 Evaluation: hrlkit's `evaluate` (20 deterministic episodes on a separate env, episode k seeded 1_000_000 + seed + k,
 the seeds an hrlkit run's evaluation uses), the observations normalised with the statistics of the moment.
 
-Long runs stop and continue: every `--checkpoint-freq` env steps the model, its replay buffer and the VecNormalize
+Long runs stop and continue: every `--checkpoint-freq` env steps (default: the preset's) the model, its replay buffer and the VecNormalize
 statistics are saved in RUN_DIR/checkpoint (SB3's own zip and pickle files, written and read by this script only),
 and a rerun with the same RUN_DIR continues from the last one. SB3 restores the weights, optimizers and buffer but not its random
-generators' states, so a continued run is not the same as one that never stopped.
+generators' states, so a continued run is not the same as one that never stopped. `time/fps` is hrlkit's: env steps
+over wall-clock seconds since the process started, evaluations and checkpoints included.
 
     python benchmarks/her_fetchpush_sb3.py --run-dir runs/fetchpush/sb3_s0 --seed 0         # 500k env steps
     python benchmarks/her_fetchpush_sb3.py --run-dir /tmp/sb3 --steps 2000 --eval-freq 1000  # smoke check
@@ -30,6 +33,8 @@ import shutil
 import time
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ENV_ID = "FetchPush-v4"
 EVAL_SEED = 1_000_000
@@ -46,13 +51,14 @@ def preset_settings() -> dict[str, Any]:
     apply_presets(tc)
     run, replay, algo = tc.run, tc.replay, tc.algo_config
     assert replay is not None and replay.her.enabled and replay.normalize_obs
+    assert (run.n_envs, replay.train_freq, replay.gradient_steps) == (1, 1, 1), "the SB3 side runs 1 env, 1 step"
     assert algo.actor_lr == algo.critic_lr == algo.entropy_lr, "SB3 has one learning rate for all three"
     return {
         "hidden": list(algo.hidden), "batch_size": algo.batch_size, "buffer_size": replay.buffer_size,
         "learning_starts": replay.learning_starts, "gamma": algo.gamma, "tau": algo.tau, "lr": algo.actor_lr,
         "entropy_coef_init": algo.entropy_coef_init, "strategy": replay.her.strategy,
         "n_sampled_goal": replay.her.n_sampled_goal, "obs_clip": replay.obs_clip, "steps": run.total_env_steps,
-        "eval_freq": run.eval_freq, "eval_episodes": run.eval_episodes,
+        "eval_freq": run.eval_freq, "eval_episodes": run.eval_episodes, "checkpoint_freq": run.checkpoint_freq,
     }  # fmt: skip
 
 
@@ -79,7 +85,7 @@ def build(s: dict[str, Any], seed: int, run_dir: Path, resume: bool):
         model = SAC.load(str(ckpt / "model.zip"), env=env, device="cpu")
         model.load_replay_buffer(str(ckpt / "replay.pkl"))
         return model, env
-    env = VecNormalize(venv, norm_obs=True, norm_reward=False, clip_obs=s["obs_clip"], gamma=s["gamma"])
+    env = VecNormalize(venv, norm_obs=True, norm_reward=False, clip_obs=s["obs_clip"], gamma=s["gamma"], epsilon=1e-4)
     model = SAC(
         "MultiInputPolicy", env, learning_rate=s["lr"], buffer_size=s["buffer_size"],
         learning_starts=s["learning_starts"], batch_size=s["batch_size"], tau=s["tau"], gamma=s["gamma"],
@@ -96,7 +102,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="env steps in all (default: the preset's)")
     p.add_argument("--eval-freq", type=int, default=None, help="default: the preset's")
-    p.add_argument("--checkpoint-freq", type=int, default=50_000)
+    p.add_argument("--checkpoint-freq", type=int, default=None, help="default: the preset's")
     p.add_argument("--torch-threads", type=int, default=1)
     args = p.parse_args()
 
@@ -110,10 +116,12 @@ def main() -> None:
     s = preset_settings()
     steps = args.steps or s["steps"]
     eval_freq = args.eval_freq or s["eval_freq"]
-    if args.checkpoint_freq % eval_freq:
-        raise SystemExit(f"--checkpoint-freq {args.checkpoint_freq} must be a multiple of the eval freq {eval_freq}")
+    checkpoint_freq = args.checkpoint_freq or s["checkpoint_freq"]
+    if checkpoint_freq % eval_freq:
+        raise SystemExit(f"--checkpoint-freq {checkpoint_freq} must be a multiple of the eval freq {eval_freq}")
     run_dir = Path(args.run_dir)
     progress = run_dir / "progress.csv"
+    recover_checkpoint(run_dir)
     resume = (run_dir / "checkpoint" / "model.zip").is_file()
     if not resume and progress.exists():
         raise SystemExit(f"{run_dir} holds a progress.csv without a checkpoint: give another --run-dir")
@@ -129,9 +137,13 @@ def main() -> None:
         print(f"continuing {run_dir} from {done} env steps")
     else:
         (run_dir / "settings.json").write_text(json.dumps({**s, "seed": args.seed, "library": "sb3"}, indent=1) + "\n")
+        # what `hrlkit report` and `hrlkit plot` read to name the run (algorithm, env, seed)
+        config = {"algo": "sb3-sac-her", "run": {"env": ENV_ID, "seed": args.seed}}
+        (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
         with progress.open("w", newline="") as f:
             csv.DictWriter(f, COLUMNS).writeheader()
     eval_env = gym.make(ENV_ID)
+    start, t0 = done, time.perf_counter()
     while done < steps:
         chunk = min(eval_freq, steps - done)
         t = time.perf_counter()
@@ -143,13 +155,25 @@ def main() -> None:
             csv.DictWriter(f, COLUMNS).writerow({
                 "time/env_steps": done, "eval/mean_return": result["mean_return"],
                 "eval/success_rate": result["success_rate"], "time/train_seconds": seconds,
-                "time/fps": chunk / seconds,
+                "time/fps": (done - start) / (time.perf_counter() - t0),
             })  # fmt: skip
         print(f"{done} env steps: success {result['success_rate']:.2f}, {chunk / seconds:.1f} env steps/s", flush=True)
-        if done % args.checkpoint_freq == 0 or done >= steps:
+        if done % checkpoint_freq == 0 or done >= steps:
             save_checkpoint(model, env, run_dir)
     eval_env.close()
     env.close()
+
+
+def recover_checkpoint(run_dir: Path) -> None:
+    """A run stopped between the two renames of `save_checkpoint` has no checkpoint/ but a whole checkpoint.old (or a
+    whole checkpoint.tmp): put it back."""
+    ckpt = run_dir / "checkpoint"
+    if ckpt.exists():
+        return
+    for candidate in (run_dir / "checkpoint.tmp", run_dir / "checkpoint.old"):
+        if all((candidate / n).is_file() for n in ("model.zip", "replay.pkl", "vecnormalize.pkl")):
+            candidate.rename(ckpt)
+            return
 
 
 def save_checkpoint(model: Any, env: Any, run_dir: Path) -> None:

@@ -606,7 +606,9 @@ class _FlatOffPolicy(OffPolicyAlgorithm):
             goals = (
                 {"desired_goal": "achieved_goal"} if set(GOAL_KEYS) <= set(getattr(obs_space, "spaces", {})) else None
             )
-            obs_norm = ObsNormalizer(obs_space, replay.obs_clip, shared=goals)
+            # epsilon 1e-4: a standard deviation of at least 0.01, the HER paper's floor (`norm_eps`), so a feature
+            # that hardly moves (FetchPush's blocked gripper fingers) is not stretched into unit-sized noise
+            obs_norm = ObsNormalizer(obs_space, replay.obs_clip, epsilon=1e-4, shared=goals)
         return FlatAgent(
             learner, buffer, cfg.batch_size, seed=run.seed, exploration=self._exploration(), transforms=transforms,
             obs_norm=obs_norm,

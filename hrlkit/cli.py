@@ -634,16 +634,37 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `hrlkit train sac --help | head`: the reader left; say nothing more
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
-        return 0
-    sweep = sys.modules.get("hrlkit.sweep")
-    if argv is None and sweep is not None and sweep.RAY_CONNECTED:
-        # A sweep's driver has written everything (runs, report, summary) and shut Ray down; what Ray leaves behind
-        # can still hold the interpreter's exit for minutes (gRPC channels joined in finalizers, ray-project/ray#29431:
-        # one CI run waited past 300 s after the summary). Leave without finalizers.
-        sys.stdout.flush()
-        sys.stderr.flush()
+        code = 0
+    except BaseException as e:
+        if not _ray_driver(argv):
+            raise
+        if isinstance(e, SystemExit):
+            code = e.code if isinstance(e.code, int) else int(e.code is not None)
+        elif isinstance(e, KeyboardInterrupt):
+            print("hrlkit: interrupted", file=sys.stderr)
+            code = 130
+        else:
+            import traceback
+
+            traceback.print_exc()
+            code = 1
+    if _ray_driver(argv):
+        # A sweep's driver has written everything (runs, report, summary, or the error above) and shut Ray down; what
+        # Ray leaves behind can still hold the interpreter's exit for minutes (gRPC channels joined in finalizers,
+        # ray-project/ray#29431: one CI run waited past 300 s after the summary). Leave without finalizers.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # a reader that left, a closed stream: nothing more can be said
+                pass
         os._exit(code)
     return code
+
+
+def _ray_driver(argv: list[str] | None) -> bool:
+    """Whether this is the `hrlkit` program (not an in-process call) and it connected to Ray (`hrlkit sweep`)."""
+    sweep = sys.modules.get("hrlkit.sweep")
+    return argv is None and sweep is not None and sweep.RAY_CONNECTED
 
 
 def _main(argv: list[str] | None = None) -> int:

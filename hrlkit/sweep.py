@@ -31,9 +31,9 @@ from hrlkit.errors import HrlkitError
 SPEC_FILE = "sweep_spec.json"
 """the sweep's own settings, in OUT: what `--resume` needs besides Tune's experiment state"""
 EXPERIMENT = "tune"
+"""Tune's experiment directory name, in OUT"""
 # Set once this process has connected to Ray: its driver then leaves through `os._exit` (see `hrlkit.cli.main`).
 RAY_CONNECTED = False
-"""Tune's experiment directory name, in OUT"""
 
 
 @dataclass

@@ -202,8 +202,8 @@ class FlatAgent:
         if (self.obs_norm is None) != ("obs_norm" not in tree):
             said = "with" if "obs_norm" in tree else "without"
             raise HrlkitError(
-                f"the checkpoint was trained {said} observation normalisation: resume with the replay settings it was "
-                f"trained with (--normalize-obs {str('obs_norm' in tree).lower()})"
+                f"the checkpoint was trained {said} observation normalisation: load, resume or start from it with "
+                f"--normalize-obs {str('obs_norm' in tree).lower()}"
             )
         if self.obs_norm is not None:
             self.obs_norm.load_state_dict(tree["obs_norm"])

@@ -45,3 +45,31 @@ def test_grid_and_range_syntax() -> None:
     assert trial_label({"algo.actor_lr": 0.000123456, "replay.prioritized_replay": "true"}) == (
         "actor_lr=0.0001235,prioritized_replay=true"
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "code", "said"),
+    [("return 3", 3, ""), ("raise RuntimeError('boom')", 1, "RuntimeError: boom"), ("raise SystemExit(4)", 4, "")],
+)
+def test_a_sweep_driver_exits_even_when_something_holds_the_interpreter(body: str, code: int, said: str) -> None:
+    """Once connected to Ray, the `hrlkit` program leaves through os._exit with its code (an error: its traceback and
+    1), so a thread left running (as Ray's can be) cannot hold it; without that, this child would wait 600 s."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import sys, threading, time
+        import hrlkit.cli as cli, hrlkit.sweep as sweep
+        threading.Thread(target=time.sleep, args=(600,)).start()  # not a daemon: the interpreter would wait for it
+        def fake(argv):
+            sweep.RAY_CONNECTED = True
+            print("report written", flush=False)
+            {body}
+        cli._main = fake
+        sys.exit(cli.main())
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.returncode == code, result.stderr
+    assert result.stdout == "report written\n"  # flushed before leaving
+    assert said in result.stderr
