@@ -60,6 +60,9 @@ METHODS = {
         "--adjacency.train-freq",
         "5000",
     ],
+    # the high level's network size: the U-maze preset's 64-64, the medium maze preset's 256-256
+    "hiro-high64": ["hiro", "--high.hidden", "64,64"],
+    "hiro-high256": ["hiro", "--high.hidden", "256,256"],
     "td3": ["td3"],
     "sac": ["sac"],
     "sac-her": ["sac", "--her", "true"],
