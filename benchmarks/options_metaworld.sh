@@ -5,8 +5,9 @@
 # --resume`: a finished trial stays, an interrupted one continues from its checkpoint): rerun the script to continue.
 # Then:
 #   .venv/bin/hrlkit report RUNS_DIR/*/runs/* --metric eval/success_rate --out RUNS_DIR/report
-#   bash benchmarks/options_metaworld.sh [RUNS_DIR] [SEEDS] [ALGO...]
-#   (defaults: runs/bench/metaworld; 3 seeds; dac sac option-critic)
+#   [STEPS=N] bash benchmarks/options_metaworld.sh [RUNS_DIR] [SEEDS] [ALGO...]
+#   (defaults: runs/bench/metaworld; 3 seeds; dac sac option-critic; STEPS: each new sweep's env steps, else the
+#   preset's 1M; a resumed sweep keeps the budget it started with)
 set -u
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-osmesa}
@@ -22,7 +23,7 @@ for seed in $(seq 0 $((seeds - 1))); do
       .venv/bin/hrlkit sweep --resume "$dir" >> "$dir.log" 2>&1
     else
       .venv/bin/hrlkit sweep "$algo" --env Meta-World/MT1 --seed "$seed" --seeds 1 --cpus 1 --max-concurrent 1 \
-        --out "$dir" >> "$dir.log" 2>&1
+        ${STEPS:+--total-env-steps "$STEPS"} --out "$dir" >> "$dir.log" 2>&1
     fi
   done
 done
