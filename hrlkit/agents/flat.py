@@ -17,7 +17,6 @@ from hrlkit.agents.base import Transition
 from hrlkit.agents.exploration import epsilon_greedy
 from hrlkit.agents.pipeline import Transform, UpdatePipeline
 from hrlkit.buffers import ObsNormalizer, ReplayBuffer
-from hrlkit.buffers.normalize import RunningMeanStd
 from hrlkit.envs.spaces import ActionScaler
 from hrlkit.errors import HrlkitError
 from hrlkit.learners.base import Learner
@@ -78,17 +77,15 @@ class NormalizeObs:
         return batch._replace(obs=self.apply(batch.obs), next_obs=self.apply(batch.next_obs)), {}
 
     def apply(self, obs: TensorObs) -> TensorObs:
-        norm = self.normalizer
         if not isinstance(obs, dict):
-            return self._map(obs, norm.stats_of(""))
-        keys = set(norm.keys)
-        return {k: self._map(v, norm.stats_of(k)) if k in keys else v for k, v in obs.items()}
+            return self._map(obs, "")
+        keys = set(self.normalizer.keys)
+        return {k: self._map(v, k) if k in keys else v for k, v in obs.items()}
 
-    def _map(self, x: torch.Tensor, rms: RunningMeanStd) -> torch.Tensor:
-        mean = torch.as_tensor(rms.mean, dtype=torch.float32, device=x.device)
-        std = torch.as_tensor(np.sqrt(rms.var + self.normalizer.epsilon), dtype=torch.float32, device=x.device)
+    def _map(self, x: torch.Tensor, key: str) -> torch.Tensor:
+        mean, divisor = (torch.as_tensor(a, dtype=torch.float32, device=x.device) for a in self.normalizer.moments(key))
         clip = self.normalizer.clip
-        return ((x.float() - mean) / std).clamp(-clip, clip)
+        return ((x.float() - mean) / divisor).clamp(-clip, clip)
 
 
 class FlatAgent:

@@ -160,6 +160,12 @@ class ObsNormalizer:
         """The statistics that normalise `key` (its own, or those it shares)."""
         return self.rms[self.shared.get(key, key)]
 
+    def moments(self, key: str) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, divisor sqrt(var + epsilon)) of `key` ("" for a Box space), float64: the affine map `normalize`
+        applies before clipping, for callers that apply it elsewhere (in torch: `hrlkit.agents.flat.NormalizeObs`)."""
+        rms = self.stats_of(key)
+        return rms.mean, np.sqrt(rms.var + self.epsilon)
+
     def update(self, obs_batch: np.ndarray | Mapping[str, np.ndarray]) -> None:
         """Add a batch (B, *obs_shape) to the statistics."""
         for k, rms in self.rms.items():
@@ -172,12 +178,13 @@ class ObsNormalizer:
     def normalize(self, obs_batch: np.ndarray | Mapping[str, np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
         """The normalised batch, float32, without updating the statistics; pass-through entries are not copied."""
         if not self.is_dict:
-            return self._normalize(np.asarray(obs_batch), self.rms[""])
+            return self._normalize(np.asarray(obs_batch), "")
         keys = set(self.keys)
-        return {k: self._normalize(np.asarray(v), self.stats_of(k)) if k in keys else v for k, v in obs_batch.items()}
+        return {k: self._normalize(np.asarray(v), k) if k in keys else v for k, v in obs_batch.items()}
 
-    def _normalize(self, x: np.ndarray, rms: RunningMeanStd) -> np.ndarray:
-        scaled = (x - rms.mean) / np.sqrt(rms.var + self.epsilon)  # (B, *shape) float64
+    def _normalize(self, x: np.ndarray, key: str) -> np.ndarray:
+        mean, divisor = self.moments(key)
+        scaled = (x - mean) / divisor  # (B, *shape) float64
         return _clip(scaled, self.clip).astype(np.float32)
 
     def state_dict(self) -> dict[str, np.ndarray]:
