@@ -532,15 +532,15 @@ class OffPolicyAlgorithm(Algorithm):
     """Algorithms that learn from replay (`hrlkit.training.off_policy`); their config has a `replay` group."""
 
     uses_replay = True
-    supports_her: ClassVar[bool] = False
+    flat_replay: ClassVar[bool] = False  # one learner over one replay buffer: HER and --normalize-obs apply
 
     def _make_agent(self) -> Agent:
-        if self.replay.her.enabled and not self.supports_her:
+        if self.replay.her.enabled and not self.flat_replay:
             raise HrlkitError(
                 f"--her applies to sac, td3, ddpg and dqn, not {self.name}: drop --her (hindsight at HIRO's high level "
                 "is not available yet)"
             )
-        if self.replay.normalize_obs and not self.supports_her:
+        if self.replay.normalize_obs and not self.flat_replay:
             raise HrlkitError(
                 f"--normalize-obs applies to sac, td3, ddpg, dqn and sac-discrete, not {self.name}: drop it"
             )
@@ -582,7 +582,7 @@ class OnPolicyAlgorithm(Algorithm):
 
 class _FlatOffPolicy(OffPolicyAlgorithm):
     learner_cls: ClassVar[type]
-    supports_her = True
+    flat_replay = True
 
     def _make_replay_agent(self) -> FlatAgent:
         run, replay, cfg = self.config.run, self.replay, self.config.algo_config
