@@ -63,6 +63,8 @@ METHODS = {
     # the high level's network size: the U-maze preset's 64-64, the medium maze preset's 256-256
     "hiro-high64": ["hiro", "--high.hidden", "64,64"],
     "hiro-high256": ["hiro", "--high.hidden", "256,256"],
+    # 5k env steps of low-level pretraining (random subgoals) before the high level learns
+    "hiro-pretrain5k": ["hiro", "--low-pretrain-env-steps", "5000"],
     "td3": ["td3"],
     "sac": ["sac"],
     "sac-her": ["sac", "--her", "true"],
@@ -178,6 +180,12 @@ def main() -> None:
     p.add_argument("--out", default="runs/maze_sample_efficiency")
     p.add_argument("--report-only", action="store_true", help="run nothing: report the runs in --out that finished")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument(
+        "--versus",
+        default="hiro",
+        help="the method whose mean the report sets against each flat method's, evaluation "
+        "by evaluation (default hiro; 'none' for no such table)",
+    )
     args = p.parse_args()
     out = ROOT / args.out
     t0 = time.time()
@@ -193,6 +201,30 @@ def main() -> None:
     if not runs:
         raise SystemExit(f"no run in {out} reached {args.steps} env steps")
     report(args, out, runs, t0)
+
+
+def verdicts(means: dict[str, np.ndarray], steps: list[int], versus: str | None) -> list[str]:
+    """Each evaluation's verdict of `versus` (a hierarchical method) against every flat method's mean: ahead, tied or
+    behind, with both means; empty when `versus` has no finished run."""
+    if versus not in means:
+        return []
+    flat = [m for m in means if not m.startswith("hiro")]
+    lines = [
+        "",
+        f"Per evaluation, `{versus}`'s mean against each flat method's (ahead / tied / behind, and the two means):",
+        "",
+        "| | " + " | ".join(f"{s // 1000}k" for s in steps) + " | ahead / tied / behind |",
+        "|---|" + "---|" * len(steps) + "---|",
+    ]
+    for method in flat:
+        cells, count = [], {"ahead": 0, "tied": 0, "behind": 0}
+        for ours, theirs in zip(means[versus], means[method], strict=True):
+            word = "tied" if abs(ours - theirs) < 1e-9 else ("ahead" if ours > theirs else "behind")
+            count[word] += 1
+            cells.append(word if word == "tied" else f"{word} ({ours:.2f} / {theirs:.2f})")
+        tally = f"{count['ahead']} / {count['tied']} / {count['behind']}"
+        lines.append(f"| against {method} | " + " | ".join(cells) + f" | {tally} |")
+    return lines
 
 
 def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0: float) -> None:
@@ -216,6 +248,7 @@ def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0:
         "| method | seeds | " + " | ".join(f"{s // 1000}k" for s in steps) + " | last, per seed |",
         "|---|---|" + "---|" * len(steps) + "---|",
     ]
+    means = {}
     for method, dirs in runs.items():
         curves = []
         for d in dirs:
@@ -223,9 +256,10 @@ def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0:
             x, y = prog["time/env_steps"], prog["eval/success_rate"]
             ok = ~np.isnan(y)
             curves.append(np.interp(steps, x[ok], y[ok]))
-        mean = np.mean(curves, axis=0)
+        means[method] = mean = np.mean(curves, axis=0)
         last = " / ".join(f"{c[-1]:.1f}" for c in curves)
         lines.append(f"| {method} | {len(dirs)} | " + " | ".join(f"{v:.2f}" for v in mean) + f" | {last} |")
+    lines += verdicts(means, steps, args.versus)
     table = "\n".join(lines)
     print(table)
     hrlkit_runs = [str(d) for m, dirs in runs.items() if m not in SB3 for d in dirs]
