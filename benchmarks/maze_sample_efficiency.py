@@ -182,9 +182,10 @@ def main() -> None:
     p.add_argument("--no-write", action="store_true")
     p.add_argument(
         "--versus",
-        default="hiro",
-        help="the method whose mean the report sets against each flat method's, evaluation "
-        "by evaluation (default hiro; 'none' for no such table)",
+        nargs="*",
+        default=["hiro"],
+        help="the hierarchical methods whose means the report sets against each flat method's, evaluation by "
+        "evaluation (default hiro; none given: no such table)",
     )
     args = p.parse_args()
     out = ROOT / args.out
@@ -203,12 +204,18 @@ def main() -> None:
     report(args, out, runs, t0)
 
 
-def verdicts(means: dict[str, np.ndarray], steps: list[int], versus: str | None) -> list[str]:
-    """Each evaluation's verdict of `versus` (a hierarchical method) against every flat method's mean: ahead, tied or
-    behind, with both means; empty when `versus` has no finished run."""
-    if versus not in means:
-        return []
+def verdicts(means: dict[str, np.ndarray], steps: list[int], versus: list[str]) -> list[str]:
+    """Each evaluation's verdict of each method in `versus` (hierarchical ones) against every flat method's mean:
+    ahead, tied or behind, with both means; nothing for a method in `versus` without finished runs."""
     flat = [m for m in means if not m.startswith("hiro")]
+    lines = []
+    for ours in versus:
+        if ours in means and flat:
+            lines += verdict_table(means, steps, ours, flat)
+    return lines
+
+
+def verdict_table(means: dict[str, np.ndarray], steps: list[int], versus: str, flat: list[str]) -> list[str]:
     lines = [
         "",
         f"Per evaluation, `{versus}`'s mean against each flat method's (ahead / tied / behind, and the two means):",
