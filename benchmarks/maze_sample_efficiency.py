@@ -119,14 +119,17 @@ def sweep_hrlkit(env_id: str, method: str, args: argparse.Namespace, out: Path) 
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
+def seed_of(run_dir: Path) -> int:
+    """The seed in a run dir's name: a sweep trial's `..__seed<N>__..`, or an earlier version's `<method>__<N>`."""
+    name = run_dir.name
+    return int(name.split("__seed")[1].split("__")[0]) if "__seed" in name else int(name.rsplit("__", 1)[1])
+
+
 def run_dirs(out: Path, method: str, steps: int) -> list[Path]:
     """The method's runs that reached `steps`: its sweep's trials, and run dirs `<method>__<seed>` of earlier
     versions of this script (before the sweep), in seed order."""
-    found = sorted(
-        (out / method / "runs").glob("*__seed*"), key=lambda d: int(d.name.split("__seed")[1].split("__")[0])
-    )
-    found += sorted(out.glob(f"{method}__[0-9]*"), key=lambda d: int(d.name.rsplit("__", 1)[1]))
-    return [d for d in found if finished(d, steps)]
+    found = [*(out / method / "runs").glob("*__seed*"), *out.glob(f"{method}__[0-9]*")]
+    return sorted((d for d in found if finished(d, steps)), key=seed_of)
 
 
 def run_sb3_her(env_id: str, method: str, seed: int, steps: int, every: int, out: Path, reuse: bool) -> Path:
@@ -180,6 +183,7 @@ def main() -> None:
     p.add_argument("--out", default="runs/maze_sample_efficiency")
     p.add_argument("--report-only", action="store_true", help="run nothing: report the runs in --out that finished")
     p.add_argument("--no-write", action="store_true")
+    p.add_argument("--per-seed", action="store_true", help="a second table with every seed's curve")
     p.add_argument(
         "--versus",
         nargs="*",
@@ -255,7 +259,7 @@ def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0:
         "| method | seeds | " + " | ".join(f"{s // 1000}k" for s in steps) + " | last, per seed |",
         "|---|---|" + "---|" * len(steps) + "---|",
     ]
-    means = {}
+    means, per_seed = {}, []
     for method, dirs in runs.items():
         curves = []
         for d in dirs:
@@ -263,9 +267,13 @@ def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0:
             x, y = prog["time/env_steps"], prog["eval/success_rate"]
             ok = ~np.isnan(y)
             curves.append(np.interp(steps, x[ok], y[ok]))
+            per_seed.append(f"| {method} | {seed_of(d)} | " + " | ".join(f"{v:.1f}" for v in curves[-1]) + " |")
         means[method] = mean = np.mean(curves, axis=0)
         last = " / ".join(f"{c[-1]:.1f}" for c in curves)
         lines.append(f"| {method} | {len(dirs)} | " + " | ".join(f"{v:.2f}" for v in mean) + f" | {last} |")
+    if args.per_seed:  # every run's curve
+        head = "| method | seed | " + " | ".join(f"{s // 1000}k" for s in steps) + " |"
+        lines += ["", "Each seed:", "", head, "|---|---|" + "---|" * len(steps), *per_seed]
     lines += verdicts(means, steps, args.versus)
     table = "\n".join(lines)
     print(table)
