@@ -250,9 +250,12 @@ def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0:
         how = " --report-only` (a report of the runs in --out that reached the last step)"
     else:
         how = f" --jobs {args.jobs}` ({time.time() - t0:.0f} s on {os.cpu_count()} cores, runs of earlier calls not counted)"
+    flags = " --per-seed" if args.per_seed else ""
+    if args.versus != ["hiro"]:
+        flags += " --versus " + " ".join(args.versus)
     lines = [
-        f"Command: `python benchmarks/maze_sample_efficiency.py --env {args.env} --seeds {args.seeds} --steps {args.steps} "
-        f"--eval-every {args.eval_every}{how}. Evaluation success rate (10 episodes, fixed far-end goal): mean over the "
+        f"Command: `python benchmarks/maze_sample_efficiency.py --env {args.env} --methods {' '.join(args.methods)} "
+        f"--seeds {args.seeds} --steps {args.steps} --eval-every {args.eval_every}{flags}{how}. Evaluation success rate (10 episodes, fixed far-end goal): mean over the "
         f"seeds every {args.eval_every // 1000}k env steps, and each seed's last evaluation. Plot (mean and 95% "
         f"interval): `docs/{png.name}`.",
         "",
