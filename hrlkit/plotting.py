@@ -273,7 +273,9 @@ def plot_learning_curves(
     metric = metric or default_metric(list(progress.values()), list(progress))
 
     envs = list(dict.fromkeys(env for _, env in groups))
-    fig, axes = plt.subplots(1, len(envs), figsize=(6 * len(envs), 4.5), squeeze=False)
+    # more than three curves in a panel: the legend goes beside it, where it hides no curve
+    beside = max(sum(group_env == env for _, group_env in groups) for env in envs) > 3
+    fig, axes = plt.subplots(1, len(envs), figsize=((8.5 if beside else 6) * len(envs), 4.5), squeeze=False)
     for ax, env in zip(axes[0], envs, strict=True):
         any_band = False
         for (algo, group_env), runs in groups.items():
@@ -296,7 +298,10 @@ def plot_learning_curves(
         ax.set_xlabel("env steps")
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if beside:
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+        else:
+            ax.legend()
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, format="png", dpi=100)

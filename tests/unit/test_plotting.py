@@ -204,6 +204,30 @@ def test_plot_learning_curves_writes_png_with_mean_line(
     assert len(ax.collections) == 1  # one CI band: the single sac seed has none
 
 
+def test_a_legend_of_more_than_three_curves_goes_beside_the_panel(
+    tmp_path: Path, three_seeds: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures = []
+    monkeypatch.setattr(plotting.plt, "close", figures.append)
+    steps = np.arange(0, 501, 100)
+    others = [write_run(tmp_path / algo / "seed_0", steps, 5.0, algo=algo) for algo in ("sac", "ddpg")]
+    plot_learning_curves([*three_seeds, *others], tmp_path / "three.png")
+    plot_learning_curves([*three_seeds, *others, write_run(tmp_path / "ppo" / "seed_0", steps, 2.0, algo="ppo")],
+                         tmp_path / "four.png")  # fmt: skip
+
+    (inside,), (beside,) = (figure.axes for figure in figures)
+
+    def legend_and_panel(ax):  # noqa: ANN001, ANN202
+        renderer = ax.figure.canvas.get_renderer()
+        return ax.get_legend().get_window_extent(renderer), ax.get_window_extent(renderer)
+
+    legend, panel = legend_and_panel(inside)  # three curves: the legend inside the panel
+    assert panel.x0 <= legend.x0 and legend.x1 <= panel.x1
+    legend, panel = legend_and_panel(beside)  # four: right of it, on a wider figure
+    assert legend.x0 >= panel.x1
+    assert figures[1].get_size_inches()[0] > figures[0].get_size_inches()[0]
+
+
 def test_plot_learning_curves_explicit_metric_and_errors(tmp_path: Path, three_seeds: list[Path]) -> None:
     out = plot_learning_curves(three_seeds, tmp_path / "rollout.png", metric="rollout/ep_rew_mean")
     assert out.stat().st_size > 0
