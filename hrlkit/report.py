@@ -19,10 +19,11 @@ The bootstrap draws from a seeded generator, so a report is the same each time i
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,13 +62,29 @@ def _rliable() -> tuple[Any, Any]:
     return library, metrics
 
 
+@contextlib.contextmanager
+def seeded_global_numpy(seed: int) -> Iterator[None]:
+    """numpy's global generator seeded with `seed` inside the block, the caller's state put back after it.
+
+    rliable's bootstraps draw their resamples from numpy's global generator (`np.random.choice` in
+    `StratifiedBootstrap.update_indices` and `StratifiedIndependentBootstrap`), whatever `random_state` they are
+    given; without this, two reports of the same runs had different intervals."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
 def interval_estimates(
     scores: dict[str, np.ndarray], fn: Any, reps: int = 2_000, seed: int = 0
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """rliable's point estimates and 95 % stratified-bootstrap percentile intervals of `fn` for each score matrix
-    ((n_runs, n_tasks) each); intervals have shape (2, k) for a `fn` returning k values."""
+    ((n_runs, n_tasks) each); intervals have shape (2, k) for a `fn` returning k values. The same for the same
+    inputs and `seed`."""
     library, _ = _rliable()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), seeded_global_numpy(seed):
         warnings.simplefilter("ignore", FutureWarning)  # arch's notice about its random_state argument
         return library.get_interval_estimates(scores, fn, reps=reps, random_state=np.random.RandomState(seed))
 
@@ -293,7 +310,7 @@ def _plot(out: Path, scores: dict[str, np.ndarray], table: dict[str, Any], curve
     taus = (
         np.linspace(everything.min(), everything.max(), 51) if everything.max() > everything.min() else everything[:1]
     )
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), seeded_global_numpy(0):
         warnings.simplefilter("ignore", FutureWarning)
         profiles, bands = library.create_performance_profile(scores, taus, reps=500)
     fig, ax = plt.subplots(figsize=(5, 3.5))
