@@ -220,6 +220,7 @@ def verdicts(means: dict[str, np.ndarray], steps: list[int], versus: list[str]) 
 
 
 def verdict_table(means: dict[str, np.ndarray], steps: list[int], versus: str, flat: list[str]) -> list[str]:
+    """One method's table of `verdicts`: a row per flat method, a cell per evaluation, and the tally."""
     lines = [
         "",
         f"Per evaluation, `{versus}`'s mean against each flat method's (ahead / tied / behind, and the two means):",
@@ -255,9 +256,9 @@ def report(args: argparse.Namespace, out: Path, runs: dict[str, list[Path]], t0:
         flags += " --versus " + " ".join(args.versus)
     lines = [
         f"Command: `python benchmarks/maze_sample_efficiency.py --env {args.env} --methods {' '.join(args.methods)} "
-        f"--seeds {args.seeds} --steps {args.steps} --eval-every {args.eval_every}{flags}{how}. Evaluation success rate (10 episodes, fixed far-end goal): mean over the "
-        f"seeds every {args.eval_every // 1000}k env steps, and each seed's last evaluation. Plot (mean and 95% "
-        f"interval): `docs/{png.name}`.",
+        f"--seeds {args.seeds} --steps {args.steps} --eval-every {args.eval_every}{flags}{how}. Evaluation success "
+        f"rate (10 episodes, fixed far-end goal): mean over the seeds every {args.eval_every // 1000}k env steps, and "
+        f"each seed's last evaluation. Plot (mean and 95% interval): `docs/{png.name}`.",
         "",
         "| method | seeds | " + " | ".join(f"{s // 1000}k" for s in steps) + " | last, per seed |",
         "|---|---|" + "---|" * len(steps) + "---|",
