@@ -5,9 +5,10 @@
 # --resume`: a finished trial stays, an interrupted one continues from its checkpoint): rerun the script to continue.
 # Then:
 #   .venv/bin/hrlkit report RUNS_DIR/*/runs/* --metric eval/success_rate --out RUNS_DIR/report
-#   [STEPS=N] bash benchmarks/options_metaworld.sh [RUNS_DIR] [SEEDS] [ALGO...]
+#   [STEPS=N] [FIRST_SEED=K] bash benchmarks/options_metaworld.sh [RUNS_DIR] [SEEDS] [ALGO...]
 #   (defaults: runs/bench/metaworld; 3 seeds; dac sac option-critic; STEPS: each new sweep's env steps, else the
-#   preset's 1M; a resumed sweep keeps the budget it started with)
+#   preset's 1M; a resumed sweep keeps the budget it started with; FIRST_SEED: start at seed K, default 0, e.g. to
+#   leave a seed whose sweep already passed STEPS alone)
 set -u
 cd "$(dirname "$0")/.."
 export MUJOCO_GL=${MUJOCO_GL:-osmesa}
@@ -16,7 +17,7 @@ seeds=${2:-3}
 shift 2 || shift $#
 algos=${*:-dac sac option-critic}
 mkdir -p "$out"
-for seed in $(seq 0 $((seeds - 1))); do
+for seed in $(seq "${FIRST_SEED:-0}" $((seeds - 1))); do
   for algo in $algos; do
     dir=$out/${algo}__seed${seed}
     if [ -f "$dir/sweep_spec.json" ]; then
