@@ -537,8 +537,8 @@ class OffPolicyAlgorithm(Algorithm):
     def _make_agent(self) -> Agent:
         if self.replay.her.enabled and not self.flat_replay:
             raise HrlkitError(
-                f"--her applies to sac, td3, ddpg and dqn, not {self.name}: drop --her (hindsight at HIRO's high level "
-                "is not available yet)"
+                f"--her applies to sac, td3, ddpg, dqn and sac-discrete, not {self.name}: drop --her"
+                + (" (HIRO's own hindsight at its high level: --hindsight.enabled true)" if self.name == "hiro" else "")
             )
         if self.replay.normalize_obs and not self.flat_replay:
             raise HrlkitError(

@@ -73,7 +73,7 @@ def test_cli_her_flags_and_refusals(tmp_path: Path) -> None:
     assert "strategy: final" in config and "n_sampled_goal: 2" in config
     messages = {
         "not a goal env": "HER needs a goal env",
-        "hiro": "--her applies to",
+        "hiro": "--her applies to sac, td3, ddpg, dqn and sac-discrete, not hiro: drop --her (HIRO's own hindsight",
         "bad strategy": "unknown HER strategy 'past'",
         "norm on hiro": "--normalize-obs applies to",
         "bad clip": "--replay.obs-clip = 0.0: it must be > 0",
