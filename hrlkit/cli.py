@@ -20,7 +20,7 @@ hrlkit plot RUN_DIR ... [--out FILE] [--metric KEY | --trajectories | --options]
 hrlkit sweep ALGO [--env ID] [--seeds N] [--grid FIELD=V1,V2 ...] [--search optuna --range FIELD=LOW..HIGH[:log]
                   --samples K] [--scheduler asha] [--metric KEY --mode max|min] [--cpus-per-trial C]
                   [--max-concurrent M] [--out DIR] [--address HOST:PORT] [--resume DIR] [--group.field VALUE ...]
-hrlkit report RUN_DIR ... [--out DIR] [--metric KEY] [--optimal X] [--reps N]
+hrlkit report RUN_DIR ... [--out DIR] [--metric KEY] [--optimal X] [--reps N] [--at STEPS ...]
 hrlkit list                                     (algorithms, presets per env, bundled envs)
 hrlkit --version"""
 
@@ -535,10 +535,18 @@ def cmd_report(argv: list[str]) -> int:
     p.add_argument(
         "--reps", type=int, default=2000, help="bootstrap resamples (rliable recommends 50,000 for final figures)"
     )
+    p.add_argument(
+        "--at",
+        type=int,
+        nargs="+",
+        default=[],
+        metavar="STEPS",
+        help="env steps at which report.md tabulates each run's value (its last evaluation at or before each)",
+    )
     args = p.parse_args(argv)
     from hrlkit.report import make_report
 
-    result = make_report(args.run_dirs, args.out, args.metric, args.optimal, args.reps)
+    result = make_report(args.run_dirs, args.out, args.metric, args.optimal, args.reps, at=args.at)
     print(f"report: {Path(args.out) / 'report.md'} ({result['metric']}, {len(result['groups'])} groups)")
     return 0
 

@@ -11,7 +11,10 @@ Runs are grouped by (algo, env, label). A run's score is the last value of the m
   get_interval_estimates`);
 - a performance profile: the share of runs scoring above tau, for tau over the scores' range, with its band;
 - the probability of improvement of one group over another on the same env, with its interval;
-- a sample-efficiency curve: the IQM and its interval at each env step every run of the group evaluated at.
+- a sample-efficiency curve: the IQM and its interval at each env step every run of the group evaluated at;
+- with `at` (`--at 100000 500000 1000000`): each run's value at those env steps, in seed order, and their mean: the
+  table a paper prints beside its curves. A run's value at step s is its last evaluation at or before s; a run whose
+  last evaluation comes before s has not reached it and shows as "-".
 
 `hrlkit report RUN_DIR... [--out DIR]` writes `report.md` (the table), `report.json` (every number), and the PNGs.
 The bootstrap draws from a seeded generator, so a report is the same each time it is made from the same runs.
@@ -220,17 +223,65 @@ def curve_estimates(group: Group, reps: int, seed: int) -> tuple[np.ndarray, np.
     return np.array(steps, float), iqm, low, high
 
 
+def run_seed(run_dir: Path) -> int | None:
+    """The seed a run's `config.yaml` records (`run.seed`), or None."""
+    import yaml
+
+    path = run_dir / "config.yaml"
+    try:
+        config = yaml.safe_load(path.read_text()) if path.is_file() else None
+    except yaml.YAMLError:
+        raise HrlkitError(f"{path} is not valid YAML: fix or delete it") from None
+    run = config.get("run") if isinstance(config, dict) else None
+    seed = run.get("seed") if isinstance(run, dict) else None
+    return seed if isinstance(seed, int) else None
+
+
+def value_at(x: np.ndarray, y: np.ndarray, step: float) -> float | None:
+    """The last value at or before `step` of a curve (x sorted), or None where the curve has not reached `step` (its
+    last point comes before it) or starts after it.
+
+    Worked example: evaluations at 100, 200, 300 of 1, 2, 3: at 250 -> 2, at 300 -> 3, at 301 -> None, at 50 -> None.
+    """
+    if len(x) == 0 or x[-1] < step or x[0] > step:
+        return None
+    return float(y[np.searchsorted(x, step, side="right") - 1])
+
+
+def table_at(group: Group, steps: Sequence[int]) -> dict[str, Any]:
+    """A group's values at `steps`: its runs in seed order, each run's value per step (None: not reached), and the
+    mean over the runs that reached the step (None if none did)."""
+    order = sorted(range(len(group.runs)), key=lambda i: (run_seed(group.runs[i]) is None, run_seed(group.runs[i]), i))
+    values = [[value_at(*group.curves[i], s) for s in steps] for i in order]
+    means = []
+    for j in range(len(steps)):
+        column = [v[j] for v in values if v[j] is not None]
+        means.append(float(np.mean(column)) if column else None)
+    return {
+        "runs": [str(group.runs[i]) for i in order],
+        "seeds": [run_seed(group.runs[i]) for i in order],
+        "values": values,
+        "mean": means,
+    }
+
+
 # ------------------------------------------------------------------------------------------------------ the report
 def make_report(
     paths: Sequence[str | Path], out: str | Path, metric: str | None = None, optimal: float | None = None,
-    reps: int = 2_000, seed: int = 0,
+    reps: int = 2_000, seed: int = 0, at: Sequence[int] = (),
 ) -> dict[str, Any]:  # fmt: skip
     """Write report.md, report.json, aggregates.png, profiles.png and curves.png into `out`; return the numbers.
 
     `optimal`: the score that counts as solved, for the optimality gap; 1 by default for a success rate, none (no
-    gap) for returns unless given."""
+    gap) for returns unless given. `at`: env steps at which to tabulate each run's value (see the module docstring)."""
     if reps < 100:
         raise HrlkitError(f"--reps {reps}: a bootstrap needs at least 100 resamples (rliable's default is 50,000)")
+    at = [int(s) for s in at]
+    if any(s <= 0 for s in at) or len(set(at)) != len(at):
+        raise HrlkitError(
+            f"--at {' '.join(map(str, at))}: give distinct env step counts above 0, e.g. --at 100000 500000"
+        )
+    at = sorted(at)
     runs = find_runs(paths)
     groups, metric = read_groups(runs, metric)
     if optimal is None and metric.endswith("success_rate"):
@@ -257,6 +308,8 @@ def make_report(
         "probability_of_improvement": pairs,
         "curves": {k: [v.tolist() for v in c] for k, c in curves.items()},
     }
+    if at:
+        result["at"] = {"steps": at, "groups": {name: table_at(g, at) for name, g in zip(scores, groups, strict=True)}}
     (out / "report.json").write_text(json.dumps(result, indent=1) + "\n")
     _write_markdown(out / "report.md", result, scores)
     _plot(out, scores, table, curves, metric)
@@ -282,8 +335,30 @@ def _write_markdown(path: Path, result: dict[str, Any], scores: dict[str, np.nda
         lines += [
             f"| {k} | {p:.3g} [{lo:.3g}, {hi:.3g}] |" for k, (p, lo, hi) in result["probability_of_improvement"].items()
         ]
+    if "at" in result:
+        steps = result["at"]["steps"]
+        lines += [
+            "",
+            f"{result['metric']} at each env step: the mean over runs, then each run in seed order in brackets (its last"
+            " evaluation at or before the step; - where the run has not reached it).",
+            "",
+            "| group | seeds | " + " | ".join(f"{s:,}" for s in steps) + " |",
+            "|---|---|" + "---|" * len(steps),
+        ]
+        for name, t in result["at"]["groups"].items():
+            seeds = " / ".join("?" if s is None else str(s) for s in t["seeds"])
+            cells = []
+            for j, mean in enumerate(t["mean"]):
+                each = " / ".join("-" if v[j] is None else _fmt(v[j]) for v in t["values"])
+                cells.append("-" if mean is None else f"{_fmt(mean)} ({each})" if len(t["values"]) > 1 else _fmt(mean))
+            lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
     lines += ["", "Plots: aggregates.png, profiles.png, curves.png.", ""]
     path.write_text("\n".join(lines))
+
+
+def _fmt(value: float) -> str:
+    """A table cell: returns as integers with thousands separators, rates and small values to 2 decimals."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
 
 
 def _plot(out: Path, scores: dict[str, np.ndarray], table: dict[str, Any], curves: dict[str, Any], metric: str) -> None:

@@ -11,7 +11,7 @@ import yaml
 
 from hrlkit.cli import main
 from hrlkit.errors import HrlkitError
-from hrlkit.report import aggregates, config_labels, curve_estimates, improvement, make_report, read_groups
+from hrlkit.report import aggregates, config_labels, curve_estimates, improvement, make_report, read_groups, value_at
 
 
 def test_aggregates_by_hand() -> None:
@@ -96,6 +96,30 @@ def test_groups_scores_and_curves_of_hand_made_runs(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "report" / "report.json").read_text())["metric"] == "eval/mean_return"
 
 
+def test_value_at_by_hand() -> None:
+    x, y = np.array([100.0, 200.0, 300.0]), np.array([1.0, 2.0, 3.0])
+    assert value_at(x, y, 250) == 2.0  # the last evaluation at or before the step
+    assert value_at(x, y, 300) == 3.0 and value_at(x, y, 100) == 1.0
+    assert value_at(x, y, 301) is None  # the run has not reached 301
+    assert value_at(x, y, 50) is None  # nothing evaluated yet
+
+
+def test_table_at_steps_in_seed_order(tmp_path: Path) -> None:
+    # seed 2 is written first and stops early: the table lists seeds 0, 2 and leaves seed 2's 300 empty
+    write_run(tmp_path / "z", "sac", 2, [-900.0, -400.0])
+    write_run(tmp_path / "a", "sac", 0, [-800.0, -200.0, -100.0])
+    result = make_report([tmp_path], tmp_path / "report", reps=200, at=[300, 150, 200])
+    table = result["at"]
+    assert table["steps"] == [150, 200, 300]
+    sac = table["groups"]["sac @ Pendulum-v1"]
+    assert sac["seeds"] == [0, 2]
+    assert sac["values"] == [[-800.0, -200.0, -100.0], [-900.0, -400.0, None]]
+    assert sac["mean"] == [-850.0, -300.0, -100.0]  # 300: the one run that reached it
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "| sac @ Pendulum-v1 | 0 / 2 | -850 (-800 / -900) | -300 (-200 / -400) | -100 (-100 / -) |" in md
+    assert json.loads((tmp_path / "report" / "report.json").read_text())["at"]["groups"]["sac @ Pendulum-v1"] == sac
+
+
 def test_report_cli_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_run(tmp_path / "runs" / "r0", "sac", 0, [-900.0, -300.0])
     write_run(tmp_path / "runs" / "r1", "sac", 1, [-800.0, -200.0])
@@ -108,6 +132,7 @@ def test_report_cli_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture
         ([str(tmp_path / "rep")], "holds no run"),
         ([str(tmp_path / "runs"), "--metric", "eval/success_rate"], "has no column 'eval/success_rate'"),
         ([str(tmp_path / "runs"), "--reps", "10"], "at least 100 resamples"),
+        ([str(tmp_path / "runs"), "--at", "0", "100"], "distinct env step counts above 0"),
     ):
         capsys.readouterr()
         assert main(["report", *args, "--out", str(tmp_path / "x")]) == 2
