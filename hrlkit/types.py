@@ -97,6 +97,7 @@ class OptionRolloutBatch(NamedTuple):
         pi_hat: (N, K) pi_hat(.|s, w-) of the collecting networks.
         advantages, returns: (N,) GAE advantages and TD(lambda) returns of the low MDP (baseline `values`);
         advantages_high, returns_high: (N,) those of the high MDP (baseline `values_high`).
+        advantages_master: (N,) returns - values_master, the advantage of the master's pick (PPOC's master loss).
     """
 
     obs: TensorObs
@@ -115,6 +116,7 @@ class OptionRolloutBatch(NamedTuple):
     returns: torch.Tensor
     advantages_high: torch.Tensor
     returns_high: torch.Tensor
+    advantages_master: torch.Tensor
 
     def take(self, index: torch.Tensor) -> OptionRolloutBatch:
         """The rows `index` (M,) int64 of every field: a minibatch."""

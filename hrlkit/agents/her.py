@@ -12,7 +12,8 @@ update (relabelling at sampling time, as Stable-Baselines3's HerReplayBuffer doe
     g'    = achieved_goal of next_obs at row j                 never from an overwritten row (the bounds are clipped)
     obs.desired_goal = next_obs.desired_goal = g'
     r     = compute_reward(next_obs.achieved_goal, g', {})    the env's vectorised goal reward, or hrlkit's
-    terminated = compute_terminated(...) when the env has it, else the stored flag
+    terminated = compute_terminated(...) when the env has it, else the stored flag (with a warning, once, the first
+                 time a relabelled sample's stored flag is set: it belongs to the original goal)
 
 A truncated step is never made terminal: truncation is not stored as termination (the buffer keeps `terminated`
 alone), and `compute_terminated` decides only from goals. Episodes still running count with their steps so far.
@@ -24,6 +25,7 @@ Deviation: `info` is not stored, so `compute_reward` receives an empty dict per 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -69,6 +71,7 @@ class HindsightRelabel:
         self.strategy, self.n_sampled_goal = strategy, n_sampled_goal
         self.relabel_prob = 1.0 - 1.0 / (n_sampled_goal + 1)
         self.rng = np.random.default_rng(seed)
+        self.warned_stored_termination = False
 
     def new_goals(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mask (B,) bool: which samples are relabelled, goals (B, G): their new goals; rows not relabelled keep
@@ -104,6 +107,8 @@ class HindsightRelabel:
         if self.compute_terminated is not None:
             term = per_sample(self.compute_terminated, next_achieved, goals, infos).astype(np.float32)  # (B,)
             terminated = torch.where(mask_t, torch.as_tensor(term, device=device), batch.terminated)
+        elif not self.warned_stored_termination and bool(batch.terminated[mask_t].any()):
+            self.warned_stored_termination = warn_stored_termination("HER")
         out = batch._replace(obs=obs, next_obs=next_obs, rewards=new_rewards, terminated=terminated)
         return out, {"her/relabeled": float(mask.mean())}
 
@@ -122,6 +127,19 @@ def per_sample(fn: RewardFn, achieved: np.ndarray, desired: np.ndarray, infos: l
     if out.shape == (len(achieved),):
         return out
     return np.array([np.asarray(fn(a, d, i)).item() for a, d, i in zip(achieved, desired, infos, strict=True)])
+
+
+def warn_stored_termination(who: str) -> bool:
+    """Say (once per transform: the caller keeps the returned True) that relabelled samples keep a termination flag
+    that belongs to their original goal, because the env has no `compute_terminated`."""
+    warnings.warn(
+        f"{who}: the env ended an episode (terminated) but has no compute_terminated(achieved_goal, desired_goal, "
+        "info), so relabelled samples keep the flag of their original goal; give the env a vectorised "
+        "compute_terminated (gymnasium-robotics' GoalEnv API) so that each relabelled goal decides its own termination",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    return True
 
 
 def check_goal_space(space: Any) -> None:

@@ -105,12 +105,14 @@ class OptionRolloutBuffer(RolloutBuffer):
         if not self.finished:
             raise HrlkitError("the rollout has no advantages yet: call finish(last_values, gamma, gae_lambda) first")
         f = self._flat
+        returns = f(self.returns)
         return OptionRolloutBatch(
             obs=self._flat_obs(), actions=f(self.actions), options=f(self.options),
             prev_options=f(self.prev_options), starts=f(self.starts), chose=f(self.chose), log_probs=f(self.log_probs),
             log_probs_high=f(self.log_probs_high), values=f(self.values), values_high=f(self.values_high),
             values_master=f(self.values_master), pi_hat=f(self.pi_hat), advantages=f(self.advantages),
-            returns=f(self.returns), advantages_high=f(self.advantages_high), returns_high=f(self.returns_high),
+            returns=returns, advantages_high=f(self.advantages_high), returns_high=f(self.returns_high),
+            advantages_master=returns - f(self.values_master),
         )  # fmt: skip
 
     @property

@@ -14,7 +14,9 @@ minibatch, one Adam step on the sum
     master  = -sum(chose log pi_Omega(w|s) A_Omega) / max(1, sum chose) - master_ent_coef mean H[pi_Omega(.|s)]
 
 with V_Omega(s) = sum_w pi_Omega(w|s) Q_Omega(s, w) and A_Omega = R - V_Omega,old(s), the advantage of having picked w
-at s, standardised over the rows where the master chose (with `normalize_advantage`). The termination term is
+at s, standardised once per update over the rollout's rows where the master chose (with `normalize_advantage`; not per
+minibatch as the intra-option advantages are: a minibatch of 64 rows holds a few choices when options last long, and
+standardising over one or two rows would leave a raw-scale advantage or turn any two into -0.71 and +0.71). The termination term is
 Option-Critic's termination gradient (Bacon et al. 2017, Theorem 2) at the state where the running option decides
 whether to stop; termination_reg (xi) keeps options from ending as soon as another looks as good.
 
@@ -298,14 +300,15 @@ class PPOCLearner(OptionPPOLearner):
             out.termination_logits, out.q.detach(), out.master_log_probs.detach(), batch.prev_options, batch.starts,
             cfg.termination_reg,
         )  # fmt: skip
-        master_advantages = batch.returns - batch.values_master  # (B,) R - V_Omega,old(s)
-        if cfg.normalize_advantage:
-            master_advantages = normalize_where(master_advantages, batch.chose)
-        master = master_loss(out.master_log_probs, batch.options, batch.chose, master_advantages, cfg.master_ent_coef)
+        master = master_loss(
+            out.master_log_probs, batch.options, batch.chose, batch.advantages_master, cfg.master_ent_coef
+        )
         info.update(termination_loss=term.detach(), master_loss=master.detach())
         return loss + term + master, info
 
     def update(self, batch: OptionRolloutBatch) -> UpdateResult:
+        if self.config.normalize_advantage:  # over the whole rollout's choices, before the minibatches
+            batch = batch._replace(advantages_master=normalize_where(batch.advantages_master, batch.chose))
         stats = self._run_epochs(batch, self.minibatch_loss, "")
         stats.update(self._option_stats(batch))
         return UpdateResult(stats)

@@ -3,6 +3,8 @@ relabelled fraction, and goals that never come from another env, another episode
 
 from __future__ import annotations
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -132,6 +134,24 @@ def test_terminated_is_recomputed_only_for_relabelled_samples() -> None:
     # the goal achieved at the sampled step itself ends the episode for that goal; a later one does not
     achieved_here = out.obs["desired_goal"][:, 0] == out.next_obs["achieved_goal"][:, 0]
     assert torch.equal(out.terminated.bool(), achieved_here)
+
+
+def test_a_stored_termination_kept_for_a_new_goal_is_said_once() -> None:
+    # an env that ends episodes but has no compute_terminated: relabelled samples keep the flag of their original goal
+    buf = ReplayBuffer(8, GOAL_SPACE, ACT)
+    fill(buf, [([float(g)], [g == 3], [False]) for g in range(8)])
+    her = make_transform(buf, "future", k=10**6)
+    with pytest.warns(RuntimeWarning, match="has no compute_terminated"):
+        out, _ = her(buf.gather(np.arange(8)))
+    assert out.terminated.tolist() == [0, 0, 0, 1, 0, 0, 0, 0]  # the stored flags, as the warning says
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per transform: the next batch is quiet
+        her(buf.gather(np.arange(8)))
+    quiet = make_transform(ReplayBuffer(8, GOAL_SPACE, ACT))
+    fill(quiet.buffer, [([float(g)], [False], [g == 7]) for g in range(8)])  # no termination stored: nothing to say
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        quiet(quiet.buffer.gather(np.arange(8)))
 
 
 def test_non_goal_space_is_refused() -> None:

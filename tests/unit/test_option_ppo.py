@@ -106,6 +106,7 @@ def test_option_rollout_runs_gae_for_both_mdps_with_one_bootstrap() -> None:
     np.testing.assert_allclose(batch.advantages.numpy(), adv_bar[:, 0], rtol=1e-6)
     np.testing.assert_allclose(batch.returns.numpy(), ret_bar[:, 0], rtol=1e-6)
     np.testing.assert_allclose(batch.advantages_high.numpy(), adv_hat[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(batch.advantages_master.numpy(), ret_bar[:, 0], rtol=1e-6)  # R - V_Omega, here 0
     assert batch.options.tolist() == [0, 1, 0] and batch.starts.tolist() == [True, False, False]
     # the state dict holds the option arrays and round-trips
     other = OptionRolloutBuffer(3, 1, OBS_SPACE, BOX_ACTIONS, n_options=2)
@@ -132,7 +133,7 @@ def tiny_batch(net: OptionActorCritic, n: int = 6, seed: int = 0) -> OptionRollo
         log_probs=noise() - 2.0, log_probs_high=noise() - 0.7, values=noise(), values_high=noise(),
         values_master=noise(), pi_hat=pi_hat, advantages=torch.randn(n, generator=g),
         returns=torch.randn(n, generator=g), advantages_high=torch.randn(n, generator=g),
-        returns_high=torch.randn(n, generator=g),
+        returns_high=torch.randn(n, generator=g), advantages_master=torch.randn(n, generator=g),
     )  # fmt: skip
 
 
@@ -164,7 +165,7 @@ def test_ppoc_loss_row_by_row() -> None:
         v_omega = float(pi @ o["q"][i])
         term.append(0.0 if b["starts"][i] else beta * (o["q"][i, w_prev] - v_omega + 0.05))
         if b["chose"][i]:
-            master_pg.append(o["master_log_probs"][i, w] * (b["returns"][i] - b["values_master"][i]))
+            master_pg.append(o["master_log_probs"][i, w] * b["advantages_master"][i])
     entropy = np.mean([-(np.exp(r) * r).sum() for r in o["master_log_probs"]])
     expected = -np.mean(surrogate) + 0.5 * np.mean(value) + np.mean(term) - np.mean(master_pg) - 0.01 * entropy
     assert loss.item() == pytest.approx(expected, rel=1e-5)
@@ -233,6 +234,31 @@ def test_master_advantages_are_standardised_over_the_rows_it_chose() -> None:
     assert out[3].item() == pytest.approx(2 / math.sqrt(8), rel=1e-6)
     # fewer than two chosen rows: left as they are
     assert torch.equal(normalize_where(x, torch.tensor([False, True, False, False])), x)
+
+
+def test_ppoc_standardises_master_advantages_over_the_rollout_not_the_minibatch() -> None:
+    # 12 rows, the master chose at 3 of them (raw advantages 30, 40, 50); minibatches of 4 hold 0-3 of those rows.
+    # Over the rollout: mean 40, std 10 -> -1, 0, 1 wherever the row lands; per minibatch a lone row would stay at
+    # its raw 30-50 and a pair would become -0.71 / 0.71.
+    cfg = PPOCConfig(hidden=(8,), n_options=2, batch_size=4, n_epochs=3)
+    learner = PPOCLearner(OBS_SPACE, BOX_ACTIONS, cfg)
+    batch = tiny_batch(learner.policy, n=12)
+    chose = torch.zeros(12, dtype=torch.bool)
+    chose[[0, 5, 9]] = True
+    raw = torch.full((12,), 1000.0)  # rows where the master did not choose: never read
+    raw[[0, 5, 9]] = torch.tensor([30.0, 40.0, 50.0])
+    batch = batch._replace(chose=chose, starts=torch.zeros(12, dtype=torch.bool), advantages_master=raw)
+    seen = []
+    loss_fn = learner.minibatch_loss
+
+    def spy(out, minibatch):  # noqa: ANN001, ANN202
+        seen.extend(minibatch.advantages_master[minibatch.chose].tolist())
+        return loss_fn(out, minibatch)
+
+    learner.minibatch_loss = spy
+    torch.manual_seed(0)
+    learner.update(batch)
+    assert sorted(seen) == pytest.approx([-1.0] * 3 + [0.0] * 3 + [1.0] * 3, abs=1e-6)  # 3 epochs x 3 rows
 
 
 # ---------------------------------------------------------------------------------------------- the agent

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from hrlkit.agents.her import RewardFn, per_sample
+from hrlkit.agents.her import RewardFn, per_sample, warn_stored_termination
 from hrlkit.buffers.segments import SegmentBatch, SegmentBuffer
 from hrlkit.errors import HrlkitError
 from hrlkit.goals.relabel import HER_STRATEGIES, her_goal_rows
@@ -68,6 +68,7 @@ class SegmentHindsight:
         self.reward_scale, self.strategy = float(reward_scale), strategy
         self.relabel_prob = 1.0 - 1.0 / (n_sampled_goal + 1)
         self.rng = np.random.default_rng(seed)
+        self.warned_stored_termination = False
 
     def new_goals(self, flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(mask (B,) bool: which segments are relabelled, goals (B, D): the achieved goal at the end of the chosen
@@ -103,6 +104,8 @@ class SegmentHindsight:
         else:
             new_lengths = lengths
             terminated = batch.terminated.detach().cpu().numpy()[rows]
+            if not self.warned_stored_termination and terminated.any():
+                self.warned_stored_termination = warn_stored_termination("HIRO's hindsight")
         kept = np.arange(c)[None, :] < new_lengths[:, None]  # (M, c)
         rewards = (self.reward_scale * np.where(kept, r, 0.0).sum(axis=1)).astype(np.float32)  # (M,)
 
