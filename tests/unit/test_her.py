@@ -106,6 +106,7 @@ def test_new_goals_come_from_the_same_env_and_episode_and_never_an_overwritten_r
         assert np.all((first <= src_row) & (src_row <= last))  # same episode
 
 
+@pytest.mark.filterwarnings("ignore:HER. the env ended an episode")  # no compute_terminated here: said elsewhere
 def test_relabelled_rewards_equal_compute_reward_and_the_fraction_is_k_over_k_plus_1() -> None:
     buf = ReplayBuffer(64, GOAL_SPACE, ACT)
     fill(buf, [([float(g)], [g % 16 == 15], [False]) for g in range(64)])
