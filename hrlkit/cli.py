@@ -618,16 +618,19 @@ def cmd_sweep(argv: list[str]) -> int:
 
 
 def _sweep_ending(out: Path, unfinished: int) -> int:
-    from hrlkit.sweep import print_summary
+    import signal
 
-    print_summary(out)
+    from hrlkit import sweep
+
+    sweep.print_summary(out)
     if unfinished:
+        term = sweep.STOPPED_BY == signal.SIGTERM
         print(
-            f"hrlkit: interrupted with {unfinished} trials unfinished (each keeps its checkpoints): continue with "
-            f"`hrlkit sweep --resume {out}`",
+            f"hrlkit: {'terminated (SIGTERM)' if term else 'interrupted'} with {unfinished} trials unfinished (each "
+            f"keeps its checkpoints): continue with `hrlkit sweep --resume {out}`",
             file=sys.stderr,
         )
-        return 130
+        return 128 + signal.SIGTERM if term else 130
     return 0
 
 

@@ -34,6 +34,8 @@ EXPERIMENT = "tune"
 """Tune's experiment directory name, in OUT"""
 # Set once this process has connected to Ray: its driver then leaves through `os._exit` (see `hrlkit.cli.main`).
 RAY_CONNECTED = False
+STOPPED_BY: int | None = None
+"""the signal that stopped the last `run_sweep` (SIGINT or SIGTERM), or None"""
 
 
 @dataclass
@@ -247,14 +249,23 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
             tuner = tune.Tuner(
                 trainable, param_space=_param_space(spec), tune_config=_tune_config(spec), run_config=run_config
             )
+        global STOPPED_BY
+        STOPPED_BY = None
         before = signal.getsignal(signal.SIGINT)
-        results = tuner.fit()
+        main_thread = threading.current_thread() is threading.main_thread()
+        before_term = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c) if main_thread else None
+        try:
+            results = tuner.fit()
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, before_term)
         # Tune handles Ctrl-C during fit (saves its state, stops the trials) and then puts the previous handler back;
         # a fit that ran to the end leaves its own handler installed.
-        main_thread = threading.current_thread() is threading.main_thread()
         interrupted = main_thread and signal.getsignal(signal.SIGINT) is before
         if main_thread:
             signal.signal(signal.SIGINT, before)
+        if interrupted and STOPPED_BY is None:
+            STOPPED_BY = signal.SIGINT
     finally:
         ray.shutdown()
     errors = [r for r in results if r.error is not None]
@@ -271,6 +282,17 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
             f"others' run dirs and the report are in {out}; fix the cause, then `hrlkit sweep --resume {out}`"
         )
     return unfinished
+
+
+def _sigterm_as_ctrl_c(signum: int, frame: Any) -> None:
+    """SIGTERM (schedulers, `timeout`, `kill`) during a sweep gets Ctrl-C's treatment: Tune saves its state and stops
+    the trials, and `--resume` continues them. Without it Ray's own handler ended the driver with a stack dump."""
+    global STOPPED_BY
+    STOPPED_BY = signal.SIGTERM
+    handler = signal.getsignal(signal.SIGINT)
+    if not callable(handler):  # ignored or default at the C level: stop as Ctrl-C would
+        raise KeyboardInterrupt
+    handler(signal.SIGINT, frame)
 
 
 def _unfinished(runs_dir: Path, n_trials: int) -> int:
