@@ -80,7 +80,7 @@ class HERConfig:
     """Hindsight Experience Replay (Andrychowicz et al. 2017) for goal envs; `--her true` turns it on."""
 
     enabled: bool = False
-    """relabel sampled transitions with goals achieved later in the same episode (SAC, TD3, DDPG, DQN on goal envs)"""
+    """relabel sampled transitions with goals achieved later in the same episode (SAC, SAC-discrete, TD3, DDPG, DQN on goal envs)"""
     strategy: str = "future"
     """which achieved goal replaces the desired one: future (same step or later), final (the episode's last), episode
     (any step of the episode)"""
