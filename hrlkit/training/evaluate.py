@@ -120,7 +120,10 @@ def evaluate(
     Returns:
         `mean_return`, `std_return`, `mean_length`, and `success_rate` (fraction of episodes whose last step reported
         success) when the env reports it; on goal envs (Dict observations with achieved_goal and desired_goal)
-        `final_distance` (mean ||achieved_goal - desired_goal|| at the episodes' ends) and `success_within_<d>`.
+        `final_distance` (mean ||achieved_goal - desired_goal|| at the episodes' ends) and `success_within_<d>`;
+        for option agents (with `active_option`) `option_run_length`, the evaluation steps per run of one option
+        (consecutive steps with the same active option): how long options last in evaluation, where they may end
+        otherwise than in training (PPOC and DAC end an option where beta > 0.5 when deterministic).
     """
     if max_episode_steps is not None and max_episode_steps < 1:
         raise HrlkitError(f"max_episode_steps = {max_episode_steps}: it must be >= 1 (or None: the env's limit)")
@@ -150,7 +153,8 @@ def evaluate(
     frames: list[np.ndarray] = []
     record = trajectories is not None
     subgoal_fn = getattr(agent, "subgoal", None)
-    option_fn = getattr(agent, "active_option", None) if record else None
+    option_fn = getattr(agent, "active_option", None)
+    option_steps = option_runs = 0
     for k in range(episodes):
         obs, info = env.reset(seed=seed + k)
         state, start = None, np.ones(1, dtype=bool)
@@ -184,6 +188,9 @@ def evaluate(
                 frames.append(frame_hook(frame, state) if frame_hook is not None else frame)
         returns.append(ep_return)
         lengths.append(ep_len)
+        if options and len(options) == ep_len:
+            option_steps += ep_len
+            option_runs += 1 + int(np.count_nonzero(np.diff(options)))
         if isinstance(obs, dict) and "achieved_goal" in obs and "desired_goal" in obs:
             gap = np.asarray(obs["achieved_goal"], np.float64) - np.asarray(obs["desired_goal"], np.float64)
             distances.append(float(np.linalg.norm(gap)))
@@ -216,6 +223,8 @@ def evaluate(
     }
     if successes:
         out["success_rate"] = float(np.mean(successes))
+    if option_runs:
+        out["option_run_length"] = option_steps / option_runs
     if distances:
         out["final_distance"] = float(np.mean(distances))
         for d in success_distances:
