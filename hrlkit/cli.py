@@ -652,8 +652,11 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(e, SystemExit):
             code = e.code if isinstance(e.code, int) else int(e.code is not None)
         elif isinstance(e, KeyboardInterrupt):
-            print("hrlkit: interrupted", file=sys.stderr)
-            code = 130
+            import signal
+
+            term = getattr(e, "signum", signal.SIGINT) == signal.SIGTERM
+            print("hrlkit: terminated (SIGTERM)" if term else "hrlkit: interrupted", file=sys.stderr)
+            code = 128 + signal.SIGTERM if term else 130
         else:
             import traceback
 

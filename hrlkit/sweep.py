@@ -290,8 +290,10 @@ def _sigterm_as_ctrl_c(signum: int, frame: Any) -> None:
     global STOPPED_BY
     STOPPED_BY = signal.SIGTERM
     handler = signal.getsignal(signal.SIGINT)
-    if not callable(handler):  # ignored or default at the C level: stop as Ctrl-C would
-        raise KeyboardInterrupt
+    if not callable(handler) or handler is signal.default_int_handler:  # Tune's handler is not installed (yet)
+        interrupt = KeyboardInterrupt("SIGTERM")
+        interrupt.signum = signal.SIGTERM  # type: ignore[attr-defined]
+        raise interrupt
     handler(signal.SIGINT, frame)
 
 
