@@ -257,8 +257,8 @@ def run_sweep(spec: SweepSpec, address: str | None = None, num_cpus: int | None 
         try:
             results = tuner.fit()
         finally:
-            if main_thread:
-                signal.signal(signal.SIGTERM, before_term)
+            if main_thread:  # None: the handler was installed from C (Ray's), which Python cannot put back
+                signal.signal(signal.SIGTERM, signal.SIG_DFL if before_term is None else before_term)
         # Tune handles Ctrl-C during fit (saves its state, stops the trials) and then puts the previous handler back;
         # a fit that ran to the end leaves its own handler installed.
         interrupted = main_thread and signal.getsignal(signal.SIGINT) is before
