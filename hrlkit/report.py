@@ -345,20 +345,24 @@ def _write_markdown(path: Path, result: dict[str, Any], scores: dict[str, np.nda
             "| group | seeds | " + " | ".join(f"{s:,}" for s in steps) + " |",
             "|---|---|" + "---|" * len(steps),
         ]
+        tables = result["at"]["groups"].values()
+        d = _decimals([v for t in tables for row in t["values"] for v in row if v is not None])
         for name, t in result["at"]["groups"].items():
             seeds = " / ".join("?" if s is None else str(s) for s in t["seeds"])
             cells = []
             for j, mean in enumerate(t["mean"]):
-                each = " / ".join("-" if v[j] is None else _fmt(v[j]) for v in t["values"])
-                cells.append("-" if mean is None else f"{_fmt(mean)} ({each})" if len(t["values"]) > 1 else _fmt(mean))
+                each = " / ".join("-" if v[j] is None else f"{v[j]:,.{d}f}" for v in t["values"])
+                cell = "-" if mean is None else f"{mean:,.{d}f}"
+                cells.append(f"{cell} ({each})" if len(t["values"]) > 1 and mean is not None else cell)
             lines.append(f"| {name} | {seeds} | " + " | ".join(cells) + " |")
     lines += ["", "Plots: aggregates.png, profiles.png, curves.png.", ""]
     path.write_text("\n".join(lines))
 
 
-def _fmt(value: float) -> str:
-    """A table cell: returns as integers with thousands separators, rates and small values to 2 decimals."""
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.2f}"
+def _decimals(values: list[float]) -> int:
+    """One format for a whole table: 2 decimals for rates (every |value| <= 1), none from 100 (returns), else 1."""
+    largest = max((abs(v) for v in values), default=0.0)
+    return 2 if largest <= 1 else 0 if largest >= 100 else 1
 
 
 def _plot(out: Path, scores: dict[str, np.ndarray], table: dict[str, Any], curves: dict[str, Any], metric: str) -> None:

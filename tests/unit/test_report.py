@@ -118,6 +118,10 @@ def test_table_at_steps_in_seed_order(tmp_path: Path) -> None:
     md = (tmp_path / "report" / "report.md").read_text()
     assert "| sac @ Pendulum-v1 | 0 / 2 | -850 (-800 / -900) | -300 (-200 / -400) | -100 (-100 / -) |" in md
     assert json.loads((tmp_path / "report" / "report.json").read_text())["at"]["groups"]["sac @ Pendulum-v1"] == sac
+    # rates (every value within [-1, 1]) keep two decimals
+    write_run(tmp_path / "rates" / "r", "td3", 0, [0.25, 0.5])
+    make_report([tmp_path / "rates"], tmp_path / "rates_report", reps=200, at=[100, 200])
+    assert "| td3 @ Pendulum-v1 | 0 | 0.25 | 0.50 |" in (tmp_path / "rates_report" / "report.md").read_text()
 
 
 def test_report_cli_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
