@@ -535,9 +535,11 @@ def cmd_report(argv: list[str]) -> int:
     p.add_argument(
         "--reps", type=int, default=2000, help="bootstrap resamples (rliable recommends 50,000 for final figures)"
     )
+    from hrlkit.config import coerce
+
     p.add_argument(
         "--at",
-        type=int,
+        type=lambda text: coerce(text, int, "--at"),  # 100000 or 1e5; a bad value: one line
         nargs="+",
         default=[],
         metavar="STEPS",

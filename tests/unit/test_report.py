@@ -137,6 +137,7 @@ def test_report_cli_and_its_errors(tmp_path: Path, capsys: pytest.CaptureFixture
         ([str(tmp_path / "runs"), "--metric", "eval/success_rate"], "has no column 'eval/success_rate'"),
         ([str(tmp_path / "runs"), "--reps", "10"], "at least 100 resamples"),
         ([str(tmp_path / "runs"), "--at", "0", "100"], "distinct env step counts above 0"),
+        ([str(tmp_path / "runs"), "--at", "1e5x"], "--at"),
     ):
         capsys.readouterr()
         assert main(["report", *args, "--out", str(tmp_path / "x")]) == 2
