@@ -251,7 +251,8 @@ def value_at(x: np.ndarray, y: np.ndarray, step: float) -> float | None:
 def table_at(group: Group, steps: Sequence[int]) -> dict[str, Any]:
     """A group's values at `steps`: its runs in seed order, each run's value per step (None: not reached), and the
     mean over the runs that reached the step (None if none did)."""
-    order = sorted(range(len(group.runs)), key=lambda i: (run_seed(group.runs[i]) is None, run_seed(group.runs[i]), i))
+    seeds = [run_seed(run) for run in group.runs]  # each config read once
+    order = sorted(range(len(group.runs)), key=lambda i: (seeds[i] is None, seeds[i] or 0, i))
     values = [[value_at(*group.curves[i], s) for s in steps] for i in order]
     means = []
     for j in range(len(steps)):
@@ -259,7 +260,7 @@ def table_at(group: Group, steps: Sequence[int]) -> dict[str, Any]:
         means.append(float(np.mean(column)) if column else None)
     return {
         "runs": [str(group.runs[i]) for i in order],
-        "seeds": [run_seed(group.runs[i]) for i in order],
+        "seeds": [seeds[i] for i in order],
         "values": values,
         "mean": means,
     }
