@@ -120,7 +120,12 @@ def sweep_hrlkit(env_id: str, method: str, args: argparse.Namespace, out: Path) 
 
 
 def seed_of(run_dir: Path) -> int:
-    """The seed in a run dir's name: a sweep trial's `..__seed<N>__..`, or an earlier version's `<method>__<N>`."""
+    """The seed a run dir's `config.yaml` records (every run this script writes), else the one in its name: a sweep
+    trial's `..__seed<N>__..`, or an SB3 run of an earlier version of this script, `<method>__<N>`."""
+    from hrlkit.report import run_seed
+
+    if (seed := run_seed(run_dir)) is not None:
+        return seed
     name = run_dir.name
     return int(name.split("__seed")[1].split("__")[0]) if "__seed" in name else int(name.rsplit("__", 1)[1])
 
@@ -168,7 +173,7 @@ def run_sb3_her(env_id: str, method: str, seed: int, steps: int, every: int, out
         writer = csv.DictWriter(f, ["time/env_steps", "eval/success_rate"])
         writer.writeheader()
         writer.writerows(rows)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump({"algo": method, "run": {"env": env_id}}))
+    (run_dir / "config.yaml").write_text(yaml.safe_dump({"algo": method, "run": {"env": env_id, "seed": seed}}))
     return run_dir
 
 
