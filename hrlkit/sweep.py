@@ -1,10 +1,11 @@
 """Seeds and hyperparameter sweeps on Ray Tune: `hrlkit sweep ALGO --env ID --seeds N --grid FIELD=V1,V2 ...`.
 
 Each trial runs hrlkit's own training loop (`Algorithm.learn`) in a Ray Tune function trainable, in an ordinary run dir
-(`OUT/runs/<trial>`: `hrlkit eval`, `plot`, `report` and `train --resume` work on it). The trial trains in chunks that
-end at each evaluation (`run.eval_freq`); a chunk ends with hrlkit's own checkpoint, then the trial reports the
-evaluation to Tune with a Tune checkpoint that only points at that step. Tune's scheduler (ASHA) decides on those
-reports; a trial it stops keeps a run dir that resumes. A trial restarted after a failure (its worker killed, a node
+(`OUT/runs/<trial>`: `hrlkit eval`, `plot`, `report` and `train --resume` work on it). The trial trains toward its
+whole budget (so schedules such as PPO's annealed learning rate run as in `hrlkit train`) and pauses after each
+evaluation (`run.eval_freq`): a callback ends `learn` there with hrlkit's own checkpoint, the trial reports the
+evaluation to Tune with a Tune checkpoint that only points at that step, and goes on. Tune's scheduler (ASHA) decides
+on those reports; a trial it stops keeps a run dir that resumes. A trial restarted after a failure (its worker killed, a node
 lost), or by `hrlkit sweep --resume OUT` (`Tuner.restore`), resumes its run dir from the latest checkpoint, so it logs
 what an uninterrupted trial would have.
 
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hrlkit.errors import HrlkitError
+from hrlkit.training.callbacks import Callback
 
 SPEC_FILE = "sweep_spec.json"
 """the sweep's own settings, in OUT: what `--resume` needs besides Tune's experiment state"""
@@ -120,12 +122,13 @@ def train_trial(params: dict[str, Any], spec: dict[str, Any]) -> None:
         (run_dir / "sweep.json").write_text(
             json.dumps({"label": trial_label(values), "seed": seed, "values": values, "total_env_steps": total}) + "\n"
         )
-    every = model.config.run.eval_freq or model.config.run.checkpoint_freq or total
+    # learn(total) each time, so that the schedules (PPO's annealed learning rate, PER's beta) run over the whole
+    # budget, as in `hrlkit train`; a learn(chunk end) would anneal toward each chunk's end
+    pause = _PauseAfterEval() if model.config.run.eval_freq else None
     node = ray.get_runtime_context().get_node_id()  # which node of a cluster ran it
     try:
         while model.env_steps < total:
-            target = min(total, (model.env_steps // every + 1) * every)
-            model.learn(target)
+            model.learn(total, callback=pause)
             last = model.state.last_eval or {}
             report = {"env_steps": model.env_steps, **{f"eval/{k}": v for k, v in last.items()}, "node_id": node}
             with tempfile.TemporaryDirectory() as d:
@@ -135,6 +138,14 @@ def train_trial(params: dict[str, Any], spec: dict[str, Any]) -> None:
                 tune.report(report, checkpoint=tune.Checkpoint.from_directory(d))
     finally:
         model.close()
+
+
+class _PauseAfterEval(Callback):
+    """Ends `learn` after each evaluation, with a checkpoint as at the end of a budget (a callback that returns False),
+    so that the trial reports that evaluation to Tune; the next `learn(total)` continues."""
+
+    def on_eval(self, env_steps: int, result: dict[str, float]) -> bool:
+        return False
 
 
 def _has_checkpoint(run_dir: Path, find_checkpoint: Any) -> bool:

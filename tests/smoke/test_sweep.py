@@ -207,6 +207,26 @@ def test_a_killed_trial_is_restarted_and_matches_an_uninterrupted_run(
     assert tune_results(out)[run.name][-1]["env_steps"] == 2000
 
 
+def test_a_trial_anneals_over_its_whole_budget_as_train_does(cluster: str, tmp_path: Path) -> None:
+    # PPO's learning rate falls linearly to 0 over the run. A trial that trained in chunks ending at each evaluation
+    # (learn(128), learn(256), ...) annealed toward each chunk's end instead: the same seed logged other losses.
+    trial = ["--env", "CartPole-v1", "--algo.n-steps", "64", "--algo.batch-size", "32", "--algo.n-epochs", "2",
+             "--algo.anneal-lr", "true", "--algo.learning-rate", "1e-3", "--n-envs", "1", "--eval-freq", "128", "--eval-episodes", "1", "--log-interval", "128",
+             "--checkpoint-freq", "128", "--total-env-steps", "512", "--seed", "3"]  # fmt: skip
+    reference = tmp_path / "train"
+    result = run_cli(["train", "ppo", *trial, "--torch-threads", "1", "--run-dir", str(reference), "--no-progress"],
+                     tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.describe()
+    out = tmp_path / "sweep"
+    sweep(["ppo", *trial, "--out", str(out)], tmp_path, cluster)
+    (run,) = (out / "runs").iterdir()
+    rates = [float(r["train/learning_rate"]) for r in read_progress(run) if r.get("train/learning_rate")]
+    # an update every 64 env steps at 1e-3 x (1 - k/8), k = 1..8; each log row the mean of its two updates (chunks
+    # ending at each evaluation gave 2.5e-4, 1.25e-4, 8.3e-5, 6.25e-5: 1/2 and 0 of the chunk, 3/4 and 1/2, ...)
+    assert rates == pytest.approx([13 / 16 * 1e-3, 9 / 16 * 1e-3, 5 / 16 * 1e-3, 1 / 16 * 1e-3]), rates
+    assert_same_progress(run, reference)
+
+
 @pytest.mark.parametrize(
     ("signum", "code", "said"),
     [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated (SIGTERM)")],
