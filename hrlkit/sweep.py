@@ -5,9 +5,9 @@ Each trial runs hrlkit's own training loop (`Algorithm.learn`) in a Ray Tune fun
 whole budget (so schedules such as PPO's annealed learning rate run as in `hrlkit train`) and pauses after each
 evaluation (`run.eval_freq`): a callback ends `learn` there with hrlkit's own checkpoint, the trial reports the
 evaluation to Tune with a Tune checkpoint that only points at that step, and goes on. Tune's scheduler (ASHA) decides
-on those reports; a trial it stops keeps a run dir that resumes. A trial restarted after a failure (its worker killed, a node
-lost), or by `hrlkit sweep --resume OUT` (`Tuner.restore`), resumes its run dir from the latest checkpoint, so it logs
-what an uninterrupted trial would have.
+on those reports; a trial it stops keeps a run dir that resumes. A trial restarted after a failure (its worker killed,
+a node lost), or by `hrlkit sweep --resume OUT` (`Tuner.restore`), resumes its run dir from the latest checkpoint, so
+it logs what an uninterrupted trial would have.
 
 Local by default (`ray.init(num_cpus=...)`), a running cluster with `--address`. At the end the sweep writes an
 rliable report of all trials (`OUT/report`, `hrlkit.report`).

@@ -210,9 +210,10 @@ def test_a_killed_trial_is_restarted_and_matches_an_uninterrupted_run(
 def test_a_trial_anneals_over_its_whole_budget_as_train_does(cluster: str, tmp_path: Path) -> None:
     # PPO's learning rate falls linearly to 0 over the run. A trial that trained in chunks ending at each evaluation
     # (learn(128), learn(256), ...) annealed toward each chunk's end instead: the same seed logged other losses.
-    trial = ["--env", "CartPole-v1", "--algo.n-steps", "64", "--algo.batch-size", "32", "--algo.n-epochs", "2",
-             "--algo.anneal-lr", "true", "--algo.learning-rate", "1e-3", "--n-envs", "1", "--eval-freq", "128", "--eval-episodes", "1", "--log-interval", "128",
-             "--checkpoint-freq", "128", "--total-env-steps", "512", "--seed", "3"]  # fmt: skip
+    trial = ["--env", "CartPole-v1", "--n-envs", "1", "--algo.n-steps", "64", "--algo.batch-size", "32",
+             "--algo.n-epochs", "2", "--algo.anneal-lr", "true", "--algo.learning-rate", "1e-3", "--eval-freq", "128",
+             "--eval-episodes", "1", "--log-interval", "128", "--checkpoint-freq", "128", "--total-env-steps", "512",
+             "--seed", "3"]  # fmt: skip
     reference = tmp_path / "train"
     result = run_cli(["train", "ppo", *trial, "--torch-threads", "1", "--run-dir", str(reference), "--no-progress"],
                      tmp_path)  # fmt: skip
