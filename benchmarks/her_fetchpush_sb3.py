@@ -1,15 +1,17 @@
-"""Stable-Baselines3 SAC+HER on FetchPush-v4 at hrlkit's preset settings, logged as an hrlkit run dir, so that
-`hrlkit report` and `hrlkit plot` put it beside `hrlkit train sac --env FetchPush-v4` (docs/her.md).
+"""Stable-Baselines3 SAC+HER or TD3+HER on FetchPush-v4 at an hrlkit run's settings, logged as an hrlkit run dir, so
+that `hrlkit report` and `hrlkit plot` put it beside the hrlkit run (docs/her.md).
 
-The settings are read from hrlkit's preset (`hrlkit/presets/FetchPush-v4.yaml`, section sac): network sizes, batch,
-replay size, warm-up, gamma, tau, learning rates (SB3 has one for actor, critics and entropy coefficient; the preset
-sets all three alike), the initial entropy coefficient (SB3's `ent_coef="auto_<init>"`), HER's strategy and k, the
-evaluation and checkpoint schedules; one env, one gradient step per env step on both sides (asserted). hrlkit's
-observation normalisation (`replay.normalize_obs`: clip 5, (x - mean) / sqrt(var + 1e-4)) is SB3's `VecNormalize`
-(norm_obs, clip_obs 5, epsilon 1e-4, no reward normalisation): SB3's replay keeps raw observations and normalises
-sampled batches with the statistics of the moment, as hrlkit does. Differences that remain: VecNormalize keeps
-separate statistics for the achieved and the desired goal (hrlkit: one set for both), and SB3's HER draws only from
-finished episodes (hrlkit also from the steps so far of running ones).
+The settings are read from an hrlkit run's config.yaml (`--config`; default: hrlkit's preset,
+`hrlkit/presets/FetchPush-v4.yaml`, section sac): the algorithm (SAC or TD3), network sizes, batch, replay size,
+warm-up, update frequency and gradient steps, gamma, tau, learning rates (SB3 has one for actor, critics and entropy
+coefficient; the config must set them alike), SAC's initial entropy coefficient (SB3's `ent_coef="auto_<init>"`) and
+target entropy, TD3's exploration noise, policy delay and target smoothing, HER's strategy and k, the evaluation and
+checkpoint schedules; one env on both sides (checked). hrlkit's observation normalisation (`replay.normalize_obs`:
+clip 5, (x - mean) / sqrt(var + 1e-4)) is SB3's `VecNormalize` (norm_obs, clip_obs 5, epsilon 1e-4, no reward
+normalisation): SB3's replay keeps raw observations and normalises sampled batches with the statistics of the moment,
+as hrlkit does. Differences that remain: VecNormalize keeps separate statistics for the achieved and the desired goal
+(hrlkit: one set for both), and SB3's HER draws only from finished episodes (hrlkit also from the steps so far of
+running ones).
 
 Evaluation: hrlkit's `evaluate` (20 deterministic episodes on a separate env, episode k seeded 1_000_000 + seed + k,
 the seeds an hrlkit run's evaluation uses), the observations normalised with the statistics of the moment.
@@ -20,7 +22,8 @@ and a rerun with the same RUN_DIR continues from the last one. SB3 restores the 
 generators' states, so a continued run is not the same as one that never stopped. `time/fps` is hrlkit's: env steps
 over wall-clock seconds since the process started, evaluations and checkpoints included.
 
-    python benchmarks/her_fetchpush_sb3.py --run-dir runs/fetchpush/sb3_s0 --seed 0         # 500k env steps
+    python benchmarks/her_fetchpush_sb3.py --run-dir runs/fetchpush/sb3_s0 --seed 0         # the preset's SAC
+    python benchmarks/her_fetchpush_sb3.py --run-dir runs/fetchpush/sb3_td3_s0 --config runs/fetchpush/td3_s0/config.yaml
     python benchmarks/her_fetchpush_sb3.py --run-dir /tmp/sb3 --steps 2000 --eval-freq 1000  # smoke check
 """
 
@@ -41,25 +44,47 @@ EVAL_SEED = 1_000_000
 COLUMNS = ["time/env_steps", "eval/mean_return", "eval/success_rate", "time/train_seconds", "time/fps"]
 
 
-def preset_settings() -> dict[str, Any]:
-    """The preset's values for everything both libraries share (hrlkit's config after applying the preset)."""
-    from hrlkit.algorithms import default_config
-    from hrlkit.config import apply_presets
+def hrlkit_settings(config: str | None) -> dict[str, Any]:
+    """The values both libraries share, from an hrlkit run's config.yaml (`config`), else from the preset (hrlkit's
+    config after applying it)."""
+    from hrlkit.algorithms import config_from_dict, default_config
+    from hrlkit.config import apply_presets, load_yaml
 
-    tc = default_config("sac")
-    tc.run.env = ENV_ID
-    apply_presets(tc)
+    if config:
+        tc = config_from_dict(load_yaml(Path(config)))
+    else:
+        tc = default_config("sac")
+        tc.run.env = ENV_ID
+        apply_presets(tc)
     run, replay, algo = tc.run, tc.replay, tc.algo_config
-    assert replay is not None and replay.her.enabled and replay.normalize_obs
-    assert (run.n_envs, replay.train_freq, replay.gradient_steps) == (1, 1, 1), "the SB3 side runs 1 env, 1 step"
-    assert algo.actor_lr == algo.critic_lr == algo.entropy_lr, "SB3 has one learning rate for all three"
-    return {
-        "hidden": list(algo.hidden), "batch_size": algo.batch_size, "buffer_size": replay.buffer_size,
-        "learning_starts": replay.learning_starts, "gamma": algo.gamma, "tau": algo.tau, "lr": algo.actor_lr,
-        "entropy_coef_init": algo.entropy_coef_init, "strategy": replay.her.strategy,
-        "n_sampled_goal": replay.her.n_sampled_goal, "obs_clip": replay.obs_clip, "steps": run.total_env_steps,
-        "eval_freq": run.eval_freq, "eval_episodes": run.eval_episodes, "checkpoint_freq": run.checkpoint_freq,
+    if tc.algo not in ("sac", "td3") or run.env != ENV_ID:
+        raise SystemExit(f"{config}: this script runs SB3's SAC or TD3 on {ENV_ID}, not {tc.algo} on {run.env}")
+    if replay is None or not replay.her.enabled or not replay.normalize_obs or replay.prioritized_replay:
+        raise SystemExit(f"{config}: expected HER and observation normalisation on, prioritized replay off")
+    if run.n_envs != 1:
+        raise SystemExit(f"{config}: the SB3 side runs one env (n_envs {run.n_envs})")
+    if algo.actor_lr != algo.critic_lr or algo.actor_lr != getattr(algo, "entropy_lr", algo.actor_lr):
+        raise SystemExit(f"{config}: SB3 has one learning rate for actor, critics and entropy coefficient")
+    s = {
+        "algo": tc.algo, "hidden": list(algo.hidden), "batch_size": algo.batch_size,
+        "buffer_size": replay.buffer_size, "learning_starts": replay.learning_starts, "train_freq": replay.train_freq,
+        "gradient_steps": replay.gradient_steps, "gamma": algo.gamma, "tau": algo.tau, "lr": algo.actor_lr,
+        "strategy": replay.her.strategy, "n_sampled_goal": replay.her.n_sampled_goal, "obs_clip": replay.obs_clip,
+        "steps": run.total_env_steps, "eval_freq": run.eval_freq, "eval_episodes": run.eval_episodes,
+        "checkpoint_freq": run.checkpoint_freq,
     }  # fmt: skip
+    if tc.algo == "sac":
+        if not algo.learn_entropy_coef or algo.target_update_interval != 1 or algo.n_critics != 2:
+            raise SystemExit(f"{config}: the SB3 side learns the entropy coefficient with 2 critics updated each step")
+        s |= {"entropy_coef_init": algo.entropy_coef_init, "target_entropy": algo.target_entropy}
+    else:
+        if algo.n_critics != 2:
+            raise SystemExit(f"{config}: SB3's TD3 has 2 critics (n_critics {algo.n_critics})")
+        s |= {
+            "exploration_noise": algo.exploration_noise, "policy_delay": algo.policy_delay,
+            "target_noise": algo.target_noise, "target_noise_clip": algo.target_noise_clip,
+        }  # fmt: skip
+    return s
 
 
 class Normalised:
@@ -74,25 +99,38 @@ class Normalised:
 
 def build(s: dict[str, Any], seed: int, run_dir: Path, resume: bool):
     import gymnasium as gym
-    from stable_baselines3 import SAC, HerReplayBuffer
+    import numpy as np
+    from stable_baselines3 import SAC, TD3, HerReplayBuffer
+    from stable_baselines3.common.noise import NormalActionNoise
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
+    cls = SAC if s["algo"] == "sac" else TD3
     venv = DummyVecEnv([lambda: gym.make(ENV_ID)])
     venv.seed(seed)
     if resume:
         ckpt = run_dir / "checkpoint"
         env = VecNormalize.load(str(ckpt / "vecnormalize.pkl"), venv)
-        model = SAC.load(str(ckpt / "model.zip"), env=env, device="cpu")
+        model = cls.load(str(ckpt / "model.zip"), env=env, device="cpu")
         model.load_replay_buffer(str(ckpt / "replay.pkl"))
         return model, env
     env = VecNormalize(venv, norm_obs=True, norm_reward=False, clip_obs=s["obs_clip"], gamma=s["gamma"], epsilon=1e-4)
-    model = SAC(
-        "MultiInputPolicy", env, learning_rate=s["lr"], buffer_size=s["buffer_size"],
-        learning_starts=s["learning_starts"], batch_size=s["batch_size"], tau=s["tau"], gamma=s["gamma"],
-        ent_coef=f"auto_{s['entropy_coef_init']}", replay_buffer_class=HerReplayBuffer,
+    common = dict(
+        learning_rate=s["lr"], buffer_size=s["buffer_size"], learning_starts=s["learning_starts"],
+        batch_size=s["batch_size"], tau=s["tau"], gamma=s["gamma"], train_freq=s["train_freq"],
+        gradient_steps=s["gradient_steps"], replay_buffer_class=HerReplayBuffer,
         replay_buffer_kwargs={"n_sampled_goal": s["n_sampled_goal"], "goal_selection_strategy": s["strategy"]},
         policy_kwargs={"net_arch": s["hidden"]}, seed=seed, device="cpu", verbose=0,
     )  # fmt: skip
+    if s["algo"] == "sac":
+        target = "auto" if s["target_entropy"] is None else s["target_entropy"]
+        model = SAC("MultiInputPolicy", env, ent_coef=f"auto_{s['entropy_coef_init']}", target_entropy=target, **common)
+    else:  # Fetch's actions lie in [-1, 1], so SB3's noise in action units is hrlkit's in normalised units
+        n = env.action_space.shape[0]
+        noise = NormalActionNoise(np.zeros(n), np.full(n, s["exploration_noise"]))
+        model = TD3(
+            "MultiInputPolicy", env, action_noise=noise, policy_delay=s["policy_delay"],
+            target_policy_noise=s["target_noise"], target_noise_clip=s["target_noise_clip"], **common,
+        )  # fmt: skip
     return model, env
 
 
@@ -100,6 +138,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--run-dir", required=True)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--config", help="an hrlkit run's config.yaml to match (SAC or TD3; default: the preset's SAC)")
     p.add_argument("--steps", type=int, default=None, help="env steps in all (default: the preset's)")
     p.add_argument("--eval-freq", type=int, default=None, help="default: the preset's")
     p.add_argument("--checkpoint-freq", type=int, default=None, help="default: the preset's")
@@ -113,7 +152,7 @@ def main() -> None:
     import hrlkit
 
     torch.set_num_threads(args.torch_threads)
-    s = preset_settings()
+    s = hrlkit_settings(args.config)
     steps = args.steps or s["steps"]
     eval_freq = args.eval_freq or s["eval_freq"]
     checkpoint_freq = args.checkpoint_freq or s["checkpoint_freq"]
@@ -138,7 +177,7 @@ def main() -> None:
     else:
         (run_dir / "settings.json").write_text(json.dumps({**s, "seed": args.seed, "library": "sb3"}, indent=1) + "\n")
         # what `hrlkit report` and `hrlkit plot` read to name the run (algorithm, env, seed)
-        config = {"algo": "sb3-sac-her", "run": {"env": ENV_ID, "seed": args.seed}}
+        config = {"algo": f"sb3-{s['algo']}-her", "run": {"env": ENV_ID, "seed": args.seed}}
         (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
         with progress.open("w", newline="") as f:
             csv.DictWriter(f, COLUMNS).writeheader()
