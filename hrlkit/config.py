@@ -232,7 +232,7 @@ POSITIVE_INTS = {
 UNIT_INTERVAL = {
     "gamma", "gae_lambda", "exploration_initial", "exploration_final", "meta_exploration_initial",
     "meta_exploration_final", "controller_exploration_initial", "controller_exploration_final",
-    "option_epsilon_start", "option_epsilon_end", "controller_success_threshold",
+    "option_epsilon_start", "option_epsilon_end", "controller_success_threshold", "random_action_prob",
 }  # fmt: skip
 """fields in [0, 1]: discounts, lambdas, and the probabilities of epsilon-greedy exploration"""
 
@@ -291,6 +291,8 @@ def _check_fields(cfg: Any, prefix: str) -> None:
                 refuse("in (0, 1]")
             if name in POSITIVE_INTS and not value >= 1:
                 refuse("an integer >= 1")
+            if name == "action_l2" and not value >= 0:
+                refuse(">= 0")
             if name == "gradient_steps" and not value >= 0:
                 refuse("an integer >= 0")
             if name == "target_update_interval" and not value >= (1 if getattr(cfg, "algo", None) == "sac" else 0):

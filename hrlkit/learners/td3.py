@@ -3,7 +3,13 @@
     a'       = clip(mu'(s') + clip(eps, -noise_clip, noise_clip), -1, 1),  eps ~ N(0, target_noise^2)
     y        = r + gamma (1 - terminated) min_j Q'_j(s', a')
     critic   = sum_j mean (Q_j(s, a) - y)^2
-    actor    = -mean Q_1(s, mu(s))          every `policy_delay` critic updates, with the Polyak update of all targets
+    actor    = -mean Q_1(s, mu(s)) + action_l2 mean mu(s)^2    every `policy_delay` critic updates, with the Polyak
+                                                                  update of all targets
+
+Exploration while collecting: a = clip(mu(s) + N(0, exploration_noise^2), -1, 1), replaced per env by a uniform action
+in [-1, 1]^A with probability `random_action_prob`. `random_action_prob` and `action_l2` are the HER paper's
+`random_eps` and `action_l2` (Andrychowicz et al. 2017, appendix; 0.3 and 1.0 there, 0 here by default: TD3's paper
+has neither).
 
 DDPG is the same update with one critic, no target smoothing and `policy_delay = 1` (as Stable-Baselines3 defines it),
 so `DDPGConfig` only changes the defaults of `TD3Config`; there is one implementation.
@@ -58,6 +64,10 @@ class TD3Config:
     """clip of the target smoothing noise"""
     exploration_noise: float = 0.1
     """std of the Gaussian noise added to actions while collecting (normalised action units)"""
+    random_action_prob: float = 0.0
+    """probability that a collected action is uniform in [-1, 1] instead (per env step; the HER paper's random_eps 0.3)"""
+    action_l2: float = 0.0
+    """weight of the actor's mean squared action in its loss (normalised units; the HER paper's action_l2 1.0)"""
 
 
 @dataclass
@@ -110,6 +120,10 @@ class TD3Learner(Learner):
         actions = self.actor(self.flatten(obs))
         if not deterministic and self.config.exploration_noise > 0:
             actions = (actions + self.config.exploration_noise * torch.randn_like(actions)).clamp(-1.0, 1.0)
+        if not deterministic and self.config.random_action_prob > 0:  # no draw at 0: default runs keep their numbers
+            uniform = torch.rand_like(actions) * 2.0 - 1.0  # (B, A)
+            pick = torch.rand(actions.shape[0], 1, device=actions.device) < self.config.random_action_prob  # (B, 1)
+            actions = torch.where(pick, uniform, actions)
         return actions
 
     def critic_loss(self, batch: ReplayBatch) -> tuple[torch.Tensor, dict[str, float], torch.Tensor]:
@@ -133,6 +147,8 @@ class TD3Learner(Learner):
     def actor_loss(self, obs: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         actions = self.actor(obs)
         loss = -self.critic.first(obs, actions).mean()  # Q_1 only, as in the paper
+        if self.config.action_l2 > 0:
+            loss = loss + self.config.action_l2 * actions.pow(2).mean()
         stats = {"actor_loss": loss.item()}
         return self.add_actor_penalty(loss, stats, obs, actions), stats
 

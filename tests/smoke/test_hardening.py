@@ -308,6 +308,8 @@ def test_a_checkpoint_file_that_is_no_regular_file_is_refused_unread(
         ("sac", "gradient_steps", -1, r"--replay.gradient-steps = -1: it must be an integer >= 0"),
         ("sac", "train_freq", 0, r"--replay.train-freq = 0"),
         ("td3", "policy_delay", 0, "an integer >= 1"),
+        ("td3", "random_action_prob", 1.5, r"--algo.random-action-prob = 1.5: it must be in \[0, 1\]"),
+        ("ddpg", "action_l2", -1.0, r"--algo.action-l2 = -1.0: it must be >= 0"),
         ("sac", "target_update_interval", 0, ">= 1 for SAC"),
         ("dqn", "target_update_interval", -1, ">= 0 for DQN"),
         ("dqn", "lr", -1.0, r"--algo.lr = -1.0: it must be > 0"),

@@ -293,6 +293,47 @@ def test_td3_actor_loss_leaves_critic_grads_untouched():
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in learner.actor.parameters())
 
 
+def test_td3_action_l2_adds_the_mean_squared_action_to_the_actor_loss():
+    torch.manual_seed(0)
+    learner = TD3Learner(OBS_SPACE, ACT_SPACE, TD3Config(hidden=(8,), action_l2=0.5))
+    set_constant_q(learner.critic, ONLINE_Q)  # Q_1 = 1 everywhere, so the loss is -1 + 0.5 mean mu(s)^2
+    obs = learner.flatten(make_batch(16).obs)
+    loss, _ = learner.actor_loss(obs)
+    mu = learner.actor(obs).detach()
+    assert loss.item() == pytest.approx(-1.0 + 0.5 * float((mu**2).mean()), abs=1e-6)
+    assert float((mu**2).mean()) > 1e-4  # the penalty is not vacuous
+
+
+def test_td3_random_actions_replace_whole_rows_with_the_given_probability():
+    torch.manual_seed(0)
+    obs = torch.rand(4000, 2) * 2 - 1
+    plain = TD3Learner(OBS_SPACE, gym.spaces.Box(-1.0, 1.0, (3,), np.float32), TD3Config(hidden=(8,)))
+    mu = plain.act(obs, deterministic=True)
+    cfg = TD3Config(hidden=(8,), exploration_noise=0.0, random_action_prob=0.3)
+    learner = TD3Learner(OBS_SPACE, plain.action_space, cfg)
+    learner.load_state_dict(plain.state_dict())
+    actions = learner.act(obs)
+    replaced = (actions != mu).any(1)  # (4000,)
+    assert ((actions != mu).all(1) == replaced).all()  # a row is replaced whole or not at all
+    assert replaced.float().mean().item() == pytest.approx(0.3, abs=0.03)
+    uniform = actions[replaced]
+    assert uniform.min() >= -1 and uniform.max() <= 1 and uniform.mean().abs() < 0.05 and uniform.std() > 0.5
+    assert torch.equal(learner.act(obs, deterministic=True), mu)  # evaluation never explores
+
+
+def test_td3_without_random_actions_draws_nothing_more():
+    """At random_action_prob 0 (the default) `act` draws only the Gaussian noise, so runs saved before the field
+    existed resume on the same random numbers."""
+    learner = TD3Learner(OBS_SPACE, ACT_SPACE, TD3Config(hidden=(8,), exploration_noise=0.1))
+    obs = torch.zeros(5, 2)
+    torch.manual_seed(1)
+    learner.act(obs)
+    after_act = torch.rand(1)
+    torch.manual_seed(1)
+    torch.randn(5, 1)
+    assert torch.equal(torch.rand(1), after_act)
+
+
 @pytest.mark.parametrize("algo", ["sac", "td3"])
 def test_update_leaves_only_the_critic_loss_gradient_on_the_critic(algo):
     # After update() the critic's .grad must be d critic_loss / d critic alone: the actor's backward adds nothing.
