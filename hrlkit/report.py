@@ -162,6 +162,19 @@ IGNORED_FIELDS = frozenset({"run.seed", "run.checkpoint_freq", "run.log_interval
 """config fields that tell runs apart without making them different treatments"""
 
 
+def _with_defaults(raw: Any) -> Any:
+    """An hrlkit config.yaml with the fields it does not record (it was saved before they existed) at their defaults,
+    the values such a run trained with: a newer run that sets one elsewhere then differs from it in that field. Other
+    files (a peer library's run written by a benchmark) come back as they are."""
+    from hrlkit.algorithms import config_from_dict
+    from hrlkit.config import to_dict
+
+    try:
+        return to_dict(config_from_dict(raw))
+    except (HrlkitError, KeyError, TypeError, ValueError, AttributeError):
+        return raw
+
+
 def config_labels(runs: Sequence[Path]) -> dict[Path, str]:
     """A label per run: the one its sweep wrote, else the config fields in which the runs of its (algo, env) differ
     (`her.enabled=true`), so that SAC and SAC+HER, or two learning rates, form groups of their own."""
@@ -171,7 +184,7 @@ def config_labels(runs: Sequence[Path]) -> dict[Path, str]:
     for run in runs:
         path = run / "config.yaml"
         try:
-            configs[run] = _flat(yaml.safe_load(path.read_text()) or {}) if path.is_file() else {}
+            configs[run] = _flat(_with_defaults(yaml.safe_load(path.read_text()) or {})) if path.is_file() else {}
         except yaml.YAMLError:
             raise HrlkitError(f"{path} is not valid YAML: fix or delete it") from None
     by_key: dict[tuple[str, str], list[Path]] = {}
@@ -179,7 +192,7 @@ def config_labels(runs: Sequence[Path]) -> dict[Path, str]:
         by_key.setdefault(run_key(run), []).append(run)
     labels = {}
     for members in by_key.values():
-        # fields every run has: a field only newer runs record (the config grew) is not a difference of treatment
+        # fields every run has (the configs of other libraries' runs, written by benchmarks, are taken as they are)
         keys = sorted(set.intersection(*(set(configs[r]) for r in members)) - IGNORED_FIELDS)
         differing = [k for k in keys if len({configs[r].get(k) for r in members}) > 1]
         for run in members:

@@ -96,6 +96,25 @@ def test_groups_scores_and_curves_of_hand_made_runs(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "report" / "report.json").read_text())["metric"] == "eval/mean_return"
 
 
+def test_a_field_an_older_run_does_not_record_counts_at_its_default(tmp_path: Path) -> None:
+    """A run saved before `random_action_prob` existed trained at its default, 0: it groups with a newer run that
+    records 0 and apart from one that records 0.3."""
+    old = write_run(tmp_path / "old", "td3", 0, [-500.0])
+    new_default, new_random = (write_run(tmp_path / n, "td3", 1, [-400.0]) for n in ("new0", "new3"))
+    for run, prob in ((new_default, 0.0), (new_random, 0.3)):
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        config["algo_config"]["random_action_prob"] = prob
+        (run / "config.yaml").write_text(yaml.safe_dump(config))
+    labels = config_labels([old, new_default, new_random])
+    assert labels[old] == labels[new_default] == "random_action_prob=0.0"
+    assert labels[new_random] == "random_action_prob=0.3"
+    # a peer library's run dir (an algo hrlkit does not know) is read as written
+    peer = tmp_path / "peer"
+    peer.mkdir()
+    (peer / "config.yaml").write_text(yaml.safe_dump({"algo": "sb3-td3-her", "run": {"env": "Pendulum-v1"}}))
+    assert config_labels([peer, old])[peer] == ""
+
+
 def test_value_at_by_hand() -> None:
     x, y = np.array([100.0, 200.0, 300.0]), np.array([1.0, 2.0, 3.0])
     assert value_at(x, y, 250) == 2.0  # the last evaluation at or before the step
