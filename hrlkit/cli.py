@@ -27,7 +27,7 @@ hrlkit --version"""
 
 def _train_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="hrlkit train", allow_abbrev=False, add_help=False)
-    p.add_argument("algo", nargs="?")
+    p.set_defaults(algo=None)  # ALGO is read by `_train_args`, as the first word only
     p.add_argument("--env")
     p.add_argument("--preset")
     p.add_argument("--total-env-steps")
@@ -70,8 +70,23 @@ def _print_train_help(args: argparse.Namespace) -> None:
     print(f"\nThe {prefixes} prefixes may be left out where the name is unambiguous: --eval-freq 2000.")
 
 
+def _train_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """`hrlkit train`'s own flags and the field overrides left over. ALGO is the first word or absent: argparse would
+    otherwise take the value of a field flag it does not know (`hrlkit train --resume RUN --torch-threads 1`) for it."""
+    algo = argv[0] if argv and not argv[0].startswith("-") else None
+    args, rest = _train_parser().parse_known_args(argv[1:] if algo else argv)
+    args.algo = algo
+    if algo is None:
+        from hrlkit.config import ALGORITHM_NAMES
+
+        for i, word in enumerate(rest):
+            if word in ALGORITHM_NAMES and not (i and rest[i - 1].startswith("--") and "=" not in rest[i - 1]):
+                raise HrlkitError(f"ALGO comes first: hrlkit train {word} [--env ID] ... (got {word!r} after flags)")
+    return args, rest
+
+
 def cmd_train(argv: list[str]) -> int:
-    args, rest = _train_parser().parse_known_args(argv)
+    args, rest = _train_args(argv)
     if args.help:
         _print_train_help(args)
         return 0

@@ -47,6 +47,7 @@ BAD_INPUTS: dict[str, tuple[list[str], list[str]]] = {
     "unknown_command": (["trian", "sac"], ["unknown command 'trian'", "train"]),
     "unknown_env": (["train", "sac", "--env", "Pendulm-v1"], ["unknown env id 'Pendulm-v1'", "Pendulum-v1"]),
     "unknown_algo": (["train", "sca"], ["unknown algorithm 'sca'", "sac"]),
+    "algo_after_flags": (["train", "--env", "Pendulum-v1", "sac"], ["ALGO comes first", "hrlkit train sac"]),
     "unknown_key": (["train", "sac", "--actor-l", "1e-3"], ["unknown config key --actor-l", "actor_lr"]),
     "bad_value": (["train", "sac", "--total-env-steps", "abc"], ["total-env-steps", "integer", "'abc'"]),
     "discrete_actions": (["train", "sac", "--env", "CartPole-v1"], ["Box action space", "Discrete(2)"]),
@@ -80,6 +81,18 @@ BAD_INPUTS: dict[str, tuple[list[str], list[str]]] = {
 }
 if not HAS_PYGAME:  # Pendulum renders with pygame: without it, a video is a one-line error too
     BAD_INPUTS["eval_video_no_pygame"] = (["eval", "RUN", "--episodes", "1", "--video"], ["Pendulum-v1", "pygame"])
+
+
+def test_algo_is_the_first_word_never_a_field_flags_value() -> None:
+    """`hrlkit train --resume RUN --torch-threads 1`: argparse's optional ALGO took the "1" (the run was then "not a
+    1 run"); the value stays with its flag."""
+    from hrlkit.cli import _train_args
+
+    args, rest = _train_args(["--resume", "RUN", "--torch-threads", "1", "--total-env-steps", "600"])
+    assert args.algo is None and args.resume == "RUN" and args.total_env_steps == "600"
+    assert rest == ["--torch-threads", "1"]
+    args, rest = _train_args(["td3", "--resume", "RUN", "--algo.gamma", "sac"])  # a value that names an algorithm
+    assert args.algo == "td3" and rest == ["--algo.gamma", "sac"]
 
 
 @pytest.fixture(scope="module")
