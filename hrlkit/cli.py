@@ -412,7 +412,10 @@ def cmd_plot(argv: list[str]) -> int:
         runs = [Path(d) for d in args.run_dirs]
         out = _plot_trajectories(runs, args.out or "trajectories.png", args.episodes, args.env)
     else:
-        out = plot_learning_curves([Path(d) for d in args.run_dirs], args.out or "learning_curves.png", args.metric)
+        from hrlkit.report import treatment_names
+
+        runs = [Path(d) for d in args.run_dirs]
+        out = plot_learning_curves(runs, args.out or "learning_curves.png", args.metric, treatment_names(runs))
     print(f"plot: {out}")
     return 0
 

@@ -200,6 +200,14 @@ def config_labels(runs: Sequence[Path]) -> dict[Path, str]:
     return labels
 
 
+def treatment_names(runs: Sequence[Path]) -> dict[Path, str]:
+    """Each run's group name as `hrlkit report` gives it: its algo, with the config fields in which the runs of its
+    (algo, env) differ (`td3 [action_l2=1.0]`). `hrlkit plot` draws one curve per name, so two settings of one
+    algorithm are never averaged into one curve."""
+    labels = config_labels(runs)
+    return {run: Group(run_key(run)[0], "", labels[run]).name for run in runs}
+
+
 def read_groups(runs: Sequence[Path], metric: str | None) -> tuple[list[Group], str]:
     """The runs grouped by (algo, env, label), each with its score (the metric's last value) and its curve."""
     progresses = [load_progress(r) for r in runs]

@@ -11,7 +11,16 @@ import yaml
 
 from hrlkit.cli import main
 from hrlkit.errors import HrlkitError
-from hrlkit.report import aggregates, config_labels, curve_estimates, improvement, make_report, read_groups, value_at
+from hrlkit.report import (
+    aggregates,
+    config_labels,
+    curve_estimates,
+    improvement,
+    make_report,
+    read_groups,
+    treatment_names,
+    value_at,
+)  # fmt: skip
 
 
 def test_aggregates_by_hand() -> None:
@@ -113,6 +122,31 @@ def test_a_field_an_older_run_does_not_record_counts_at_its_default(tmp_path: Pa
     peer.mkdir()
     (peer / "config.yaml").write_text(yaml.safe_dump({"algo": "sb3-td3-her", "run": {"env": "Pendulum-v1"}}))
     assert config_labels([peer, old])[peer] == ""
+
+
+def test_plot_draws_the_groups_report_makes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`hrlkit plot` of two learning rates of SAC draws two curves, named as `hrlkit report` names its groups (it
+    averaged both into one `sac` curve before)."""
+    import hrlkit.plotting
+
+    runs = [
+        write_run(tmp_path / "a0", "sac", 0, [-900.0, -300.0]),
+        write_run(tmp_path / "b0", "sac", 0, [-1000.0, -700.0], lr=3e-4),
+        write_run(tmp_path / "t0", "td3", 0, [-500.0, -100.0]),
+    ]
+    names = treatment_names(runs)
+    assert list(names.values()) == ["sac [actor_lr=0.001]", "sac [actor_lr=0.0003]", "td3"]
+    assert sorted(names.values()) == sorted(g.name for g in read_groups(runs, None)[0])
+    seen = {}
+    real = hrlkit.plotting.plot_learning_curves
+
+    def spy(run_dirs, out, metric=None, labels=None):
+        seen.update(labels)
+        return real(run_dirs, out, metric, labels)
+
+    monkeypatch.setattr(hrlkit.plotting, "plot_learning_curves", spy)
+    assert main(["plot", *map(str, runs), "--out", str(tmp_path / "curves.png")]) == 0
+    assert seen == names and (tmp_path / "curves.png").is_file()
 
 
 def test_value_at_by_hand() -> None:
