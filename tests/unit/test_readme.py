@@ -28,14 +28,14 @@ def test_the_python_snippets_run_as_written(tmp_path: Path, monkeypatch: pytest.
 
 def test_every_train_command_names_what_exists() -> None:
     from hrlkit.algorithms import algorithm_class, default_config
-    from hrlkit.cli import _train_parser
+    from hrlkit.cli import _train_args
     from hrlkit.config import parse_overrides
 
     commands = [line.split("#")[0] for block in blocks("bash") for line in block.splitlines()]
     train = [shlex.split(c)[2:] for c in commands if c.startswith("hrlkit train ")]
     assert len(train) > 10
     for argv in train:
-        args, rest = _train_parser().parse_known_args(argv)
+        args, rest = _train_args(argv)
         if args.resume:
             continue
         algorithm_class(args.algo)  # an unknown algorithm raises
