@@ -23,7 +23,7 @@ train: $(STAMP)
 	$(BIN)/hrlkit train hiro --env PointMaze_UMaze-v3
 
 # Two pytest workers (pytest-xdist), each test module on one of them (module-scoped fixtures such as the sweep tests'
-# Ray cluster are made once): 853 tests in 295 s on an idle 2-core machine (ci-local, 2026-11-29; 363 s beside two
+# Ray cluster are made once): 862 tests in 303 s on an idle 2-core machine (ci-local, 2026-11-30; 363 s beside two
 # benchmark runs; 423 s on the slower machine of earlier sessions), against about 850 s in one process there.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile tests
