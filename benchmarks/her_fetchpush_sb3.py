@@ -80,6 +80,11 @@ def hrlkit_settings(config: str | None) -> dict[str, Any]:
     else:
         if algo.n_critics != 2:
             raise SystemExit(f"{config}: SB3's TD3 has 2 critics (n_critics {algo.n_critics})")
+        if algo.random_action_prob or algo.action_l2:
+            raise SystemExit(
+                f"{config}: SB3's TD3 has no random actions or action penalty (random_action_prob "
+                f"{algo.random_action_prob}, action_l2 {algo.action_l2}): give a config with both at 0"
+            )
         s |= {
             "exploration_noise": algo.exploration_noise, "policy_delay": algo.policy_delay,
             "target_noise": algo.target_noise, "target_noise_clip": algo.target_noise_clip,
