@@ -165,14 +165,13 @@ IGNORED_FIELDS = frozenset({"run.seed", "run.checkpoint_freq", "run.log_interval
 def _with_defaults(raw: Any) -> Any:
     """An hrlkit config.yaml with the fields it does not record (it was saved before they existed) at their defaults,
     the values such a run trained with: a newer run that sets one elsewhere then differs from it in that field. Other
-    files (a peer library's run written by a benchmark) come back as they are."""
+    files (a peer library's run written by a benchmark, whose algo hrlkit does not have) come back as they are."""
     from hrlkit.algorithms import config_from_dict
-    from hrlkit.config import to_dict
+    from hrlkit.config import ALGORITHM_NAMES, to_dict
 
-    try:
-        return to_dict(config_from_dict(raw))
-    except (HrlkitError, KeyError, TypeError, ValueError, AttributeError):
+    if not isinstance(raw, dict) or raw.get("algo") not in ALGORITHM_NAMES:
         return raw
+    return to_dict(config_from_dict(raw))  # the loader `train --resume` uses: lenient with fields since renamed
 
 
 def config_labels(runs: Sequence[Path]) -> dict[Path, str]:
